@@ -1,0 +1,34 @@
+# One entry point per task; every target installs what it needs first (idempotent, cached in .venv/ and .tools/).
+SHELL := /bin/bash
+ENV := source scripts/env.sh &&
+
+.PHONY: install sync lock check test run bench
+
+install:
+	bash scripts/install.sh
+
+# Third-party packages from the installed wheels, re-pinned to the offline stand-ins (deterministic).
+sync: install
+	$(ENV) python scripts/sync_third_party.py && autonomy packages lock
+
+# After editing a dev package: refresh fingerprints and hashes, and the skill's FSM specification.
+lock: sync
+	$(ENV) autonomy analyse fsm-specs --package packages/valory/skills/smpc_mnist_classifier --update
+	$(ENV) autonomy packages lock
+
+# The Olas package checks CI runs (the FSM spec check runs as a test: see tests/test_fsm_specification.py); the synced tree must leave packages.json and every committed file unchanged.
+check: sync
+	git diff --exit-code -- packages/
+	$(ENV) autonomy packages lock --check
+	$(ENV) autonomy analyse docstrings
+	$(ENV) autonomy analyse handlers -h abci -h http -h contract_api -h ledger_api -h signing -h tendermint -h ipfs -i abstract_abci
+	$(ENV) autonomy check-packages
+
+test: check
+	$(ENV) python -m pytest
+
+run: sync
+	$(ENV) python scripts/run_service.py
+
+bench: install
+	$(ENV) python scripts/bench_ckks.py && python scripts/bench_learning.py

@@ -1,0 +1,86 @@
+"""Skill models: the service parameters, the shared FSM state and each agent's private state."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from aea.skills.base import Model
+
+from packages.valory.skills.abstract_round_abci.models import BaseParams
+from packages.valory.skills.abstract_round_abci.models import (
+    BenchmarkTool as BaseBenchmarkTool,
+)
+from packages.valory.skills.abstract_round_abci.models import Requests as BaseRequests
+from packages.valory.skills.abstract_round_abci.models import (
+    SharedState as BaseSharedState,
+)
+from packages.valory.skills.smpc_mnist_classifier.composition import (
+    SmpcMnistServiceAbciApp,
+)
+from packages.valory.skills.smpc_mnist_classifier.learning import (
+    AgentData,
+    MnistCnn,
+    TrainingParams,
+)
+from packages.valory.skills.smpc_mnist_classifier.rounds import Event
+
+Requests = BaseRequests
+BenchmarkTool = BaseBenchmarkTool
+
+
+class SharedState(BaseSharedState):
+    """The FSM state shared with the round behaviours; timeouts come from the params."""
+
+    abci_app_cls = SmpcMnistServiceAbciApp
+
+    def setup(self) -> None:
+        """Apply the configured timeouts to the app before it starts."""
+        super().setup()
+        params: Params = self.context.params
+        timeouts = self.abci_app_cls.event_to_timeout
+        timeouts[Event.KEY_GENERATION_TIMEOUT] = params.key_generation_timeout
+        timeouts[Event.TRAINING_TIMEOUT] = params.training_timeout
+        timeouts[Event.UPDATE_TIMEOUT] = params.update_timeout
+
+
+class Params(BaseParams):
+    """Parameters of the service, one place each (skill.yaml sets them, the service overrides them)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Read and check the service's own parameters."""
+        self.decryption_threshold: int = self._ensure("decryption_threshold", kwargs, int)
+        self.data_dir: str = self._ensure("data_dir", kwargs, str)
+        self.data_seed: int = self._ensure("data_seed", kwargs, int)
+        self.dirichlet_alpha: Optional[float] = self._ensure("dirichlet_alpha", kwargs, Optional[float])
+        self.validation_fraction: float = self._ensure("validation_fraction", kwargs, float)
+        self.model_seed: int = self._ensure("model_seed", kwargs, int)
+        self.training = TrainingParams(
+            epochs=self._ensure("local_epochs", kwargs, int),
+            batch_size=self._ensure("batch_size", kwargs, int),
+            learning_rate=self._ensure("learning_rate", kwargs, float),
+            momentum=self._ensure("momentum", kwargs, float),
+        )
+        self.run_dir: Path = Path(self._ensure("run_dir", kwargs, str))
+        self.key_generation_timeout: float = self._ensure("key_generation_timeout", kwargs, float)
+        self.training_timeout: float = self._ensure("training_timeout", kwargs, float)
+        self.update_timeout: float = self._ensure("update_timeout", kwargs, float)
+        super().__init__(*args, **kwargs)
+
+
+@dataclass
+class AgentPrivateState:
+    """What only this agent holds: its data partition, its models and its box secret key."""
+
+    data: Optional[AgentData] = None
+    global_model: Optional[MnistCnn] = None
+    local_model: Optional[MnistCnn] = None
+    box_secret_key: Optional[bytes] = field(default=None, repr=False)
+
+
+class PrivateState(Model):
+    """Holds this agent's AgentPrivateState; never shared, never logged."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Start empty: data and keys are loaded by the behaviours when first needed."""
+        super().__init__(*args, **kwargs)
+        self.agent = AgentPrivateState()

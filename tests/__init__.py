@@ -1,0 +1,1 @@
+"""Repository-level tests: the root specification, the packaged agent, the running service."""
