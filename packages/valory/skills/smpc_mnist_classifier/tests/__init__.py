@@ -1,0 +1,1 @@
+"""Tests for the smpc_mnist_classifier skill."""
