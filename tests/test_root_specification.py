@@ -18,6 +18,7 @@ from packages.valory.skills.reset_pause_abci.rounds import (
 )
 from packages.valory.skills.smpc_mnist_classifier.composition import SmpcMnistServiceAbciApp
 from packages.valory.skills.smpc_mnist_classifier.rounds import (
+    Event,
     FinishedUpdateGlobalModelRound,
     KeyGenerationRound,
     TrainingRound,
@@ -51,12 +52,12 @@ def root_transitions() -> Dict[Tuple[str, str], str]:
     return transitions
 
 
-def root_alphabet() -> Set[str]:
-    """The root spec's events."""
-    return set(yaml.safe_load(ROOT_SPEC.read_text())["alphabet_in"])
+def root_alphabet() -> Set[Event]:
+    """The root spec's events, as this app's events (other apps' events are internal even if named alike)."""
+    return {Event[name] for name in yaml.safe_load(ROOT_SPEC.read_text())["alphabet_in"]}
 
 
-def exits_after(round_cls: type, abstract_state: str, alphabet: Set[str]) -> Set[str]:
+def exits_after(round_cls: type, abstract_state: str, alphabet: Set[Event]) -> Set[str]:
     """Abstract states first reached from `round_cls` through internal (non-root) events only."""
     function = SmpcMnistServiceAbciApp.transition_function
     exits, seen, queue = set(), {round_cls}, deque([round_cls])
@@ -66,7 +67,7 @@ def exits_after(round_cls: type, abstract_state: str, alphabet: Set[str]) -> Set
             exits.add(ABSTRACT_STATE_OF[current])
             continue
         for event, target in function[current].items():
-            if event.name not in alphabet and target not in seen:
+            if event not in alphabet and target not in seen:
                 seen.add(target)
                 queue.append(target)
     return exits
@@ -84,7 +85,7 @@ def test_root_events_lead_where_the_root_spec_says() -> None:
     for round_cls, events in SmpcMnistServiceAbciApp.transition_function.items():
         state = ABSTRACT_STATE_OF[round_cls]
         for event, target in events.items():
-            if event.name not in alphabet:
+            if event not in alphabet:
                 continue
             expected = transitions.get((state, event.name))
             assert expected is not None, f"{round_cls.__name__} emits {event.name}, not allowed in {state}"
@@ -102,7 +103,7 @@ def test_internal_events_only_complete_a_root_transition() -> None:
         state = ABSTRACT_STATE_OF[round_cls]
         allowed = {target for (source, _event), target in transitions.items() if source == state}
         for event, target in events.items():
-            if event.name in alphabet or ABSTRACT_STATE_OF[target] == state:
+            if event in alphabet or ABSTRACT_STATE_OF[target] == state:
                 continue
             assert ABSTRACT_STATE_OF[target] in allowed, (
                 f"{round_cls.__name__} --{event.name}--> {target.__name__} has no root transition"

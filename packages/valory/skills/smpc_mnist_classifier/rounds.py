@@ -104,6 +104,23 @@ class KeyGenerationRound(CollectDifferentUntilThresholdRound):
     # Give late agents a few blocks to join before the key epoch is fixed.
     required_block_confirmations = 3
 
+    def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
+        """Also write the global model's state, so every key persisted across periods exists."""
+        result = super().end_block()
+        if result is None:
+            return None
+        synchronized_data, event = result
+        data = cast(SynchronizedData, synchronized_data)
+        persisted = synchronized_data.update(
+            synchronized_data_class=SynchronizedData,
+            **{
+                get_name(SynchronizedData.global_model_digest): data.global_model_digest,
+                get_name(SynchronizedData.global_round): data.global_round,
+                get_name(SynchronizedData.last_accepted_period): data.last_accepted_period,
+            },
+        )
+        return persisted, event
+
 
 class TrainingRound(CollectDifferentUntilThresholdRound):
     """Agents report their trained local models; a threshold of reports closes the round."""
@@ -224,7 +241,7 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
         TrainingRound: {get_name(SynchronizedData.key_registrations)},
     }
     db_post_conditions: Dict[AppState, Set[str]] = {
-        FinishedUpdateGlobalModelRound: {get_name(SynchronizedData.key_registrations)},
+        FinishedUpdateGlobalModelRound: {get_name(SynchronizedData.training_reports)},
     }
 
 

@@ -18,7 +18,7 @@ SPEC_FILE = Path(__file__).resolve().parent.parent / "fsm_specification.yaml"
 
 def test_specification_matches_the_app() -> None:
     """The specification file and the app's transition function describe the same FSM."""
-    from_file = DFA.load(SPEC_FILE.open(encoding="utf-8"), "yaml")
+    from_file = DFA.load(SPEC_FILE, "yaml")
     from_app = DFA.abci_to_dfa(SmpcMnistClassifierAbciApp, "SmpcMnistClassifierAbciApp")
     assert from_file == from_app
 
