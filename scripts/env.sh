@@ -1,0 +1,28 @@
+# shellcheck shell=bash
+# The one place for the project's tool paths. Source it, do not run it:
+#   source scripts/env.sh
+# Tools are installed by scripts/install.sh under the repo root, in git-ignored folders:
+#   .venv/        Python 3.11 virtualenv (requirements.txt)
+#   .tools/bin/   tendermint, ipfs (kubo), anvil (symlink into .tools/node)
+#   .tools/go/    Go module cache (GOPATH), .tools/go-build/ Go build cache
+#   .tools/node/  npm prefix holding the anvil binary package
+# Safe under `set -euo pipefail` and safe to source more than once.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS_DIR="$REPO_ROOT/.tools"
+VENV_DIR="$REPO_ROOT/.venv"
+export REPO_ROOT TOOLS_DIR VENV_DIR
+
+# Go: everything (module cache, build cache, installed binaries) stays under .tools/.
+export GOPATH="$TOOLS_DIR/go"
+export GOMODCACHE="$TOOLS_DIR/go/pkg/mod"
+export GOCACHE="$TOOLS_DIR/go-build"
+export GOBIN="$TOOLS_DIR/bin"
+export GOFLAGS="-modcacherw -buildvcs=false"
+export GOWORK=off
+
+case ":${PATH:-}:" in
+  *":$TOOLS_DIR/bin:"*) ;;
+  *) PATH="$TOOLS_DIR/bin:$VENV_DIR/bin${PATH:+:$PATH}" ;;
+esac
+export PATH
