@@ -1,0 +1,1 @@
+"""Packages authored by open_aea (offline stand-ins)."""

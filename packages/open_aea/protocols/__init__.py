@@ -1,0 +1,1 @@
+"""Protocols authored by open_aea (offline stand-ins)."""

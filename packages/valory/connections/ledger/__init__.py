@@ -1,0 +1,1 @@
+"""Offline stand-in for the valory/ledger connection: ledger and contract API requests."""
