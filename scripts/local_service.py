@@ -14,6 +14,7 @@ import signal
 import subprocess  # nosec
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
@@ -26,6 +27,8 @@ SKILL_ENV_PREFIX = "SKILL_SMPC_MNIST_CLASSIFIER_MODELS_PARAMS_ARGS_"
 NUMBER_OF_AGENTS = 4
 BASE_PORT = 26650
 PORTS_PER_NODE = 10
+IPFS_API_PORT = BASE_PORT - PORTS_PER_NODE
+IPFS_READY_SECONDS = 30.0
 STOP_GRACE_SECONDS = 15.0
 ROUND_ENTERED = re.compile(r"Entered in the '(\w+)' round for period (\d+)")
 
@@ -56,9 +59,9 @@ def tool(name: str) -> str:
     return found
 
 
-def run_checked(args: List[str], cwd: Path) -> str:
+def run_checked(args: List[str], cwd: Path, env: Optional[Dict[str, str]] = None) -> str:
     """Run a setup command and return its stdout; fail with its output if it fails."""
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)  # nosec
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)  # nosec
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed in {cwd}:\n{result.stdout}\n{result.stderr}")
     return result.stdout
@@ -83,15 +86,39 @@ class LocalService:
         return [self.run_dir / "nodes" / f"node{i}" for i in range(NUMBER_OF_AGENTS)]
 
     def log_path(self, name: str) -> Path:
-        """Where a process' output goes."""
+        """An agent's own log (its logging config writes there)."""
         return self.run_dir / "logs" / f"{name}.log"
 
+    def console_path(self, name: str) -> Path:
+        """Where a process' stdout and stderr go."""
+        return self.run_dir / "logs" / f"{name}.console.log"
+
+    @property
+    def ipfs_dir(self) -> Path:
+        """The local IPFS (kubo) repository the agents share blobs through."""
+        return self.run_dir / "ipfs"
+
     def prepare(self) -> None:
-        """Fetch the agents, give each a key, and generate the 4 Tendermint nodes."""
+        """Fetch the agents, give each a key, generate the 4 Tendermint nodes and the IPFS repository."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
         self._fetch_agents()
         self._generate_nodes()
+        self._init_ipfs()
+
+    def _init_ipfs(self) -> None:
+        """A kubo repository that serves its HTTP API on 127.0.0.1 only and talks to no peer."""
+        if self.ipfs_dir.exists():
+            return
+        env = {**os.environ, "IPFS_PATH": str(self.ipfs_dir)}
+        run_checked([tool("ipfs"), "init", "--profile", "test"], cwd=self.run_dir, env=env)
+        for key, value in {
+            "Addresses.API": f"/ip4/127.0.0.1/tcp/{IPFS_API_PORT}",
+            "Addresses.Gateway": "[]",
+            "Bootstrap": "[]",
+        }.items():
+            run_checked([tool("ipfs"), "config", "--json", key, json.dumps(value) if key == "Addresses.API" else value],
+                        cwd=self.run_dir, env=env)
 
     def _fetch_agents(self) -> None:
         """Fetch the agent once from ./packages, copy it per agent, and add a fresh key to each."""
@@ -173,6 +200,7 @@ class LocalService:
         }
         env = dict(os.environ)
         env.update({SKILL_ENV_PREFIX + key: value for key, value in overrides.items()})
+        env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = f"/ip4/127.0.0.1/tcp/{IPFS_API_PORT}/http"
         env["CONNECTION_ABCI_CONFIG_HOST"] = "127.0.0.1"
         env["CONNECTION_ABCI_CONFIG_PORT"] = str(ports.abci)
         env["LOG_FILE"] = str(self.log_path(f"agent_{index}"))
@@ -180,17 +208,32 @@ class LocalService:
         return env
 
     def start(self) -> None:
-        """Start the agents (ABCI servers first), then the Tendermint nodes."""
+        """Start IPFS and the agents (ABCI servers first), then the Tendermint nodes."""
         participants = self.addresses()
+        self._spawn("ipfs", [tool("ipfs"), "daemon", "--offline"], self.run_dir, {**os.environ, "IPFS_PATH": str(self.ipfs_dir)})
+        self._wait_for_ipfs()
         for i, agent_dir in enumerate(self.agent_dirs):
             self._spawn(f"agent_{i}", [tool("aea"), "-s", "run"], agent_dir, self.agent_environment(i, participants))
         time.sleep(5)
         for i, home in enumerate(self.node_dirs):
             self._spawn(f"node_{i}", [tool("tendermint"), "node", "--home", str(home)], self.run_dir, dict(os.environ))
 
+    def _wait_for_ipfs(self) -> None:
+        """Wait until kubo answers on its API port."""
+        deadline = time.monotonic() + IPFS_READY_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(  # nosec
+                    urllib.request.Request(f"http://127.0.0.1:{IPFS_API_PORT}/api/v0/id", method="POST"), timeout=2
+                )
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"IPFS did not start; see {self.console_path('ipfs')}")
+
     def _spawn(self, name: str, args: List[str], cwd: Path, env: Dict[str, str]) -> None:
         """Start a process in its own session, its output appended to its own console log."""
-        console = open(self.run_dir / "logs" / f"{name}.console.log", "ab")  # pylint: disable=consider-using-with
+        console = open(self.console_path(name), "ab")  # pylint: disable=consider-using-with
         self.processes[name] = subprocess.Popen(  # nosec # pylint: disable=consider-using-with
             args, cwd=cwd, env=env, stdout=console, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -208,7 +251,8 @@ class LocalService:
 
     def stop(self) -> None:
         """Stop everything started, Tendermint nodes first."""
-        for name in sorted(self.processes, key=lambda name: not name.startswith("node")):
+        order = {"node": 0, "agent": 1, "ipfs": 2}
+        for name in sorted(self.processes, key=lambda name: order[name.split("_")[0]]):
             self.stop_process(name)
 
     def current_rounds(self) -> Dict[str, Optional[str]]:
