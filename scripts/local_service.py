@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
+from aea_ledger_ethereum import EthereumCrypto
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 VENV_BIN = Path(sys.executable).parent
@@ -28,6 +30,9 @@ NUMBER_OF_AGENTS = 4
 BASE_PORT = 26650
 PORTS_PER_NODE = 10
 IPFS_API_PORT = BASE_PORT - PORTS_PER_NODE
+# A loopback address other than 127.0.0.1: aea's IPFS tool insists on an `ipfs` 0.6.0 binary for
+# "local" daemons (localhost/127.0.0.1) but talks to any other address through the HTTP API only.
+IPFS_API_HOST = "127.0.0.2"
 IPFS_READY_SECONDS = 30.0
 STOP_GRACE_SECONDS = 15.0
 ROUND_ENTERED = re.compile(r"Entered in the '(\w+)' round for period (\d+)")
@@ -113,7 +118,7 @@ class LocalService:
         env = {**os.environ, "IPFS_PATH": str(self.ipfs_dir)}
         run_checked([tool("ipfs"), "init", "--profile", "test"], cwd=self.run_dir, env=env)
         for key, value in {
-            "Addresses.API": f"/ip4/127.0.0.1/tcp/{IPFS_API_PORT}",
+            "Addresses.API": f"/ip4/{IPFS_API_HOST}/tcp/{IPFS_API_PORT}",
             "Addresses.Gateway": "[]",
             "Bootstrap": "[]",
         }.items():
@@ -139,7 +144,7 @@ class LocalService:
     def addresses(self) -> List[str]:
         """The agents' addresses, in agent order."""
         return [
-            run_checked([tool("aea"), "-s", "get-address", "ethereum"], cwd=agent_dir).strip().splitlines()[-1]
+            EthereumCrypto(private_key_path=str(agent_dir / "ethereum_private_key.txt")).address
             for agent_dir in self.agent_dirs
         ]
 
@@ -150,7 +155,7 @@ class LocalService:
             return
         run_checked(
             [tool("tendermint"), "testnet", "--v", str(NUMBER_OF_AGENTS), "--o", str(nodes_root),
-             "--starting-ip", "127.0.0.1", "--populate-persistent-peers=false"],
+             "--populate-persistent-peers=false"],
             cwd=self.run_dir,
         )
         node_ids = [
@@ -200,7 +205,7 @@ class LocalService:
         }
         env = dict(os.environ)
         env.update({SKILL_ENV_PREFIX + key: value for key, value in overrides.items()})
-        env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = f"/ip4/127.0.0.1/tcp/{IPFS_API_PORT}/http"
+        env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = f"/ip4/{IPFS_API_HOST}/tcp/{IPFS_API_PORT}/http"
         env["CONNECTION_ABCI_CONFIG_HOST"] = "127.0.0.1"
         env["CONNECTION_ABCI_CONFIG_PORT"] = str(ports.abci)
         env["LOG_FILE"] = str(self.log_path(f"agent_{index}"))
@@ -224,7 +229,7 @@ class LocalService:
         while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(  # nosec
-                    urllib.request.Request(f"http://127.0.0.1:{IPFS_API_PORT}/api/v0/id", method="POST"), timeout=2
+                    urllib.request.Request(f"http://{IPFS_API_HOST}:{IPFS_API_PORT}/api/v0/id", method="POST"), timeout=2
                 )
                 return
             except OSError:

@@ -2,6 +2,7 @@
 """`make run`: start the 4-agent service locally and show each agent's current round until Ctrl-C."""
 
 import argparse
+import signal
 import sys
 import time
 from datetime import datetime
@@ -22,11 +23,17 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def stop_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C, so `kill` and `timeout` also stop every process cleanly."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def main() -> None:
-    """Prepare, start, show live status, stop cleanly on Ctrl-C."""
+    """Prepare, start, show live status, stop cleanly on Ctrl-C or SIGTERM."""
+    stop_on_sigterm()
     args = parse_args()
     run_dir = args.run_dir or REPO_ROOT / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    overrides = {"DATA_DIR": str(Path(args.data_dir).resolve())} if args.data_dir else {}
+    overrides = {"DATA_SOURCE": str(Path(args.data_dir).resolve())} if args.data_dir else {}
     service = LocalService(run_dir.resolve(), skill_overrides=overrides)
     print(f"Preparing agents and Tendermint nodes in {service.run_dir}")
     service.prepare()

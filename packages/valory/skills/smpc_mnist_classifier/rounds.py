@@ -7,7 +7,7 @@ that closes each period are UpdateGlobalModelState. See composition.py for the c
 """
 
 from enum import Enum
-from typing import Dict, FrozenSet, List, Mapping, Optional, Set, Tuple, cast
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple, cast
 
 from packages.valory.skills.abstract_round_abci.base import (
     AbciApp,
@@ -89,6 +89,11 @@ class SynchronizedData(BaseSynchronizedData):
         return cast(int, self.db.get(get_name(SynchronizedData.last_accepted_period), -1))
 
     @property
+    def accepted_round_record(self) -> Dict[str, Any]:
+        """What the last accepted round agreed on: round, period, model digest and contributions."""
+        return cast(Dict[str, Any], self.db.get(get_name(SynchronizedData.accepted_round_record), {}))
+
+    @property
     def previous_update_incomplete(self) -> bool:
         """Whether the previous period ended without an accepted model (timeout or no majority)."""
         return self.period_count > 0 and self.last_accepted_period != self.period_count - 1
@@ -117,6 +122,7 @@ class KeyGenerationRound(CollectDifferentUntilThresholdRound):
                 get_name(SynchronizedData.global_model_digest): data.global_model_digest,
                 get_name(SynchronizedData.global_round): data.global_round,
                 get_name(SynchronizedData.last_accepted_period): data.last_accepted_period,
+                get_name(SynchronizedData.accepted_round_record): data.accepted_round_record,
             },
         )
         return persisted, event
@@ -162,11 +168,25 @@ class UpdateGlobalModelRound(CollectSameUntilThresholdRound):
         if result is None or result[1] != self.done_event:
             return result
         synchronized_data, event = result
-        accepted = synchronized_data.update(
+        accepted = cast(SynchronizedData, synchronized_data)
+        period = self.synchronized_data.period_count
+        record = {
+            "global_round": accepted.global_round,
+            "period": period,
+            "global_model_digest": accepted.global_model_digest,
+            "contributions": {
+                sender: {"local_model_digest": report.local_model_digest, "sample_count": report.sample_count}
+                for sender, report in sorted(accepted.training_reports.items())
+            },
+        }
+        updated = synchronized_data.update(
             synchronized_data_class=SynchronizedData,
-            **{get_name(SynchronizedData.last_accepted_period): self.synchronized_data.period_count},
+            **{
+                get_name(SynchronizedData.last_accepted_period): period,
+                get_name(SynchronizedData.accepted_round_record): record,
+            },
         )
-        return accepted, event
+        return updated, event
 
 
 class FinishedUpdateGlobalModelRound(DegenerateRound):
@@ -179,6 +199,7 @@ PERSISTED_KEYS: FrozenSet[str] = frozenset(
         get_name(SynchronizedData.global_model_digest),
         get_name(SynchronizedData.global_round),
         get_name(SynchronizedData.last_accepted_period),
+        get_name(SynchronizedData.accepted_round_record),
     }
 )
 

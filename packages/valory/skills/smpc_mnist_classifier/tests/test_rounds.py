@@ -119,20 +119,43 @@ class TestUpdateGlobalModelRound(BaseCollectSameUntilThresholdRoundTest, SmpcRou
             for sender in self.participants
         }
 
+    def with_training_reports(self) -> SynchronizedData:
+        """Synchronized data in which every participant reported 10 samples."""
+        reports = {
+            sender: TrainingPayload(sender, local_model_digest=DIGEST, sample_count=10) for sender in self.participants
+        }
+        return self.synchronized_data.update(
+            synchronized_data_class=SynchronizedData,
+            training_reports=CollectionRound.serialize_collection(reports),
+        )
+
     def test_quorum_accepts(self) -> None:
-        """DONE_UPDATE, with the digest, the round and the period stored."""
+        """DONE_UPDATE, with the digest, the round, the period and the round's record stored."""
+        self.synchronized_data = self.with_training_reports()
         test_round = UpdateGlobalModelRound(synchronized_data=self.synchronized_data, context=MagicMock())
+        expected_record = {
+            "global_round": 1,
+            "period": 0,
+            "global_model_digest": DIGEST,
+            "contributions": {
+                sender: {"local_model_digest": DIGEST, "sample_count": 10} for sender in sorted(self.participants)
+            },
+        }
         self._complete_run(
             self._test_round(
                 test_round=test_round,
                 round_payloads=self.payloads(DIGEST),
                 synchronized_data_update_fn=lambda data, _round: data.update(
-                    global_model_digest=DIGEST, global_round=1, last_accepted_period=0
+                    global_model_digest=DIGEST,
+                    global_round=1,
+                    last_accepted_period=0,
+                    accepted_round_record=expected_record,
                 ),
                 synchronized_data_attr_checks=[
                     lambda data: cast_data(data).global_model_digest,
                     lambda data: cast_data(data).global_round,
                     lambda data: cast_data(data).last_accepted_period,
+                    lambda data: cast_data(data).accepted_round_record,
                 ],
                 most_voted_payload=DIGEST,
                 exit_event=Event.DONE_UPDATE,
