@@ -244,21 +244,26 @@ class LocalService:
         )
 
     def stop_process(self, name: str) -> None:
-        """Stop one process group: SIGINT, then SIGKILL after a grace period."""
-        process = self.processes.pop(name)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
+        """Stop one process group (e.g. to take an agent offline)."""
+        self._stop_groups([name])
+
+    def stop(self) -> None:
+        """Stop everything started."""
+        self._stop_groups(list(self.processes))
+
+    def _stop_groups(self, names: List[str]) -> None:
+        """SIGINT every group at once, wait for all up to the grace period, then SIGKILL what is left."""
+        processes = [self.processes.pop(name) for name in names]
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in processes:
             try:
-                process.wait(STOP_GRACE_SECONDS)
+                process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-
-    def stop(self) -> None:
-        """Stop everything started, Tendermint nodes first."""
-        order = {"node": 0, "agent": 1, "ipfs": 2}
-        for name in sorted(self.processes, key=lambda name: order[name.split("_")[0]]):
-            self.stop_process(name)
 
     def current_rounds(self) -> Dict[str, Optional[str]]:
         """The last round each agent entered, read from its log ('round @ period')."""

@@ -18,11 +18,16 @@ from packages.valory.skills.reset_pause_abci.rounds import (
 )
 from packages.valory.skills.smpc_mnist_classifier.composition import SmpcMnistServiceAbciApp
 from packages.valory.skills.smpc_mnist_classifier.rounds import (
+    AggregationRound,
+    DecryptionShareRound,
     Event,
     FinishedUpdateGlobalModelRound,
-    KeyGenerationRound,
+    GlobalModelVoteRound,
+    JointKeyRound,
+    KeyExchangeRound,
+    KeySharingRound,
+    SubmitUpdateRound,
     TrainingRound,
-    UpdateGlobalModelRound,
 )
 
 ROOT_SPEC = Path(__file__).resolve().parent.parent / "fsm_specification.yaml"
@@ -32,9 +37,14 @@ ABSTRACT_STATE_OF = {
     RegistrationStartupRound: "RegistrationState",
     RegistrationRound: "RegistrationState",
     FinishedRegistrationRound: "RegistrationState",
-    KeyGenerationRound: "RegistrationState",
+    KeyExchangeRound: "RegistrationState",
+    KeySharingRound: "RegistrationState",
+    JointKeyRound: "RegistrationState",
     TrainingRound: "TrainingState",
-    UpdateGlobalModelRound: "UpdateGlobalModelState",
+    SubmitUpdateRound: "UpdateGlobalModelState",
+    AggregationRound: "UpdateGlobalModelState",
+    DecryptionShareRound: "UpdateGlobalModelState",
+    GlobalModelVoteRound: "UpdateGlobalModelState",
     FinishedUpdateGlobalModelRound: "UpdateGlobalModelState",
     ResetAndPauseRound: "UpdateGlobalModelState",
     FinishedResetAndPauseRound: "UpdateGlobalModelState",

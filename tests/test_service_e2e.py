@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 from local_service import NUMBER_OF_AGENTS, LocalService  # noqa: E402
 
-CYCLE = ["training_round", "update_global_model_round"]
+CYCLE = ["training_round", "submit_update_round"]
 REQUIRED_CYCLES = 2
 SERVICE_DEADLINE_SECONDS = 900
 POLL_SECONDS = 5
@@ -19,13 +19,13 @@ POLL_SECONDS = 5
 
 def cycles_completed(rounds: List[str]) -> int:
     """How many Training -> UpdateGlobalModel -> Training passes follow registration and key generation."""
-    if "key_generation_round" not in rounds:
+    if "key_exchange_round" not in rounds:
         return 0
-    visits = [name for name in rounds[rounds.index("key_generation_round") :] if name in CYCLE]
+    visits = [name for name in rounds[rounds.index("key_exchange_round") :] if name in CYCLE]
     return sum(
         1
         for before, update, after in zip(visits, visits[1:], visits[2:])
-        if (before, update, after) == ("training_round", "update_global_model_round", "training_round")
+        if (before, update, after) == ("training_round", "submit_update_round", "training_round")
     )
 
 
@@ -38,15 +38,16 @@ def test_cycles_completed_counts_whole_cycles() -> None:
     """Training, update, training is one cycle; two need a third training."""
     one = [
         "registration_startup_round",
-        "key_generation_round",
+        "key_exchange_round",
         "training_round",
-        "update_global_model_round",
+        "submit_update_round",
+        "aggregation_round",
         "reset_and_pause_round",
         "training_round",
     ]
     assert cycles_completed(one) == 1
-    assert cycles_completed(one + ["update_global_model_round", "training_round"]) == 2
-    assert cycles_completed(["training_round", "update_global_model_round", "training_round"]) == 0
+    assert cycles_completed(one + ["submit_update_round", "training_round"]) == 2
+    assert cycles_completed(["training_round", "submit_update_round", "training_round"]) == 0
 
 
 @pytest.mark.e2e

@@ -1,11 +1,17 @@
-"""Behaviours: what each agent does in each round. The learning itself lives in learning.py."""
+"""Behaviours: what each agent does in each round. Learning and cryptography live in plain modules.
+
+Secret material (box key, key-generation party, threshold key share, local model and update) stays
+in this agent's PrivateState; only public-key shares, sealed sub-shares, ciphertexts and flooded
+decryption shares leave it, through IPFS, and only their content ids and digests go to consensus.
+"""
 
 import hashlib
 import json
 from abc import ABC
 from pathlib import Path
-from typing import Any, Generator, Set, Type, cast
+from typing import Any, Dict, Generator, List, Optional, Set, Tuple, Type, cast
 
+import numpy as np
 from nacl.public import PrivateKey
 
 from packages.valory.skills.abstract_round_abci.base import AbstractRound
@@ -21,35 +27,69 @@ from packages.valory.skills.reset_pause_abci.behaviours import (
     ResetPauseABCIConsensusBehaviour,
 )
 from packages.valory.skills.smpc_mnist_classifier import learning
+from packages.valory.skills.smpc_mnist_classifier import threshold_ckks as ckks
+from packages.valory.skills.smpc_mnist_classifier.bundles import (
+    BundleError,
+    from_text,
+    pack_bundle,
+    to_text,
+    unpack_bundle,
+)
 from packages.valory.skills.smpc_mnist_classifier.composition import (
     SmpcMnistServiceAbciApp,
 )
 from packages.valory.skills.smpc_mnist_classifier.models import (
     AgentPrivateState,
+    Fault,
     Params,
     PrivateState,
 )
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
-    KeyGenerationPayload,
+    AggregationPayload,
+    DecryptionSharePayload,
+    GlobalModelVotePayload,
+    JointKeyPayload,
+    KeyExchangePayload,
+    KeySharingPayload,
+    SubmitUpdatePayload,
     TrainingPayload,
-    UpdateGlobalModelPayload,
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import (
-    KeyGenerationRound,
+    AggregationRound,
+    DecryptionShareRound,
+    GlobalModelVoteRound,
+    JointKeyRound,
+    KeyExchangeRound,
+    KeySharingRound,
+    SubmitUpdateRound,
     SynchronizedData,
     TrainingRound,
-    UpdateGlobalModelRound,
 )
 
 RECORDS_FOLDER = "rounds"
+MODELS_FOLDER = "models"
+AUDIT_FOLDER = "audit"
+CRS_DOMAIN = b"smpc-mnist/common-random-polynomial/v1"
+# What a behaviour may meet in data other agents produced: each is logged and that input excluded.
+INPUT_ERRORS = (ckks.ThresholdCkksError, BundleError, learning.ModelParametersError, ValueError)
+
+
+def sha256_hex(blob: bytes) -> str:
+    """The digest that goes to consensus next to a content id."""
+    return hashlib.sha256(blob).hexdigest()
+
+
+def serialize_blob(filename: str, obj: Any, **_kwargs: Any) -> Dict[str, str]:
+    """IPFS storer: the IPFS connection moves files as UTF-8 text, so bytes go as base64."""
+    return {filename: to_text(cast(bytes, obj))}
 
 
 class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
-    """Typed access to the agreed data, the params and this agent's private state."""
+    """Typed access to the agreed data, the params and this agent's private state; IPFS blob helpers."""
 
     @property
     def synchronized_data(self) -> SynchronizedData:
-        """The data all agents agreed on, read through this app's typed view (also after the round ended)."""
+        """The data all agents agreed on, read through this app's typed view."""
         return SynchronizedData(db=super().synchronized_data.db)
 
     @property
@@ -63,9 +103,18 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         return cast(PrivateState, self.context.private_state).agent
 
     @property
+    def me(self) -> str:
+        """This agent's address."""
+        return self.context.agent_address
+
+    @property
     def agent_folder(self) -> Path:
         """This agent's own output folder under the run folder."""
-        return self.params.run_dir / self.context.agent_address
+        return self.params.run_dir / self.me
+
+    def party_index(self, address: str) -> int:
+        """The threshold-CKKS party index (1..n) of a key holder."""
+        return self.synchronized_data.key_holders.index(address) + 1
 
     def submit(self, payload: Any) -> Generator:
         """Send a payload to consensus, wait for the round to end, and finish this behaviour."""
@@ -74,67 +123,195 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             yield from self.wait_until_round_end()
         self.set_done()
 
+    def sit_out(self, reason: str) -> Generator:
+        """Take no part in this round (and say why), but follow the others to the next one."""
+        self.context.logger.info(f"Not taking part in this round: {reason}")
+        yield from self.wait_until_round_end()
+        self.set_done()
 
-class KeyGenerationBehaviour(SmpcMnistBaseBehaviour):
-    """Start a key epoch: a fresh box key pair whose public half is published."""
+    def store_blob(self, name: str, blob: bytes) -> Generator[None, None, Optional[Tuple[str, str]]]:
+        """Put a blob on IPFS; return its content id and sha256 digest."""
+        cid = yield from self.send_to_ipfs(name, blob, custom_storer=serialize_blob)
+        return None if cid is None else (cid, sha256_hex(blob))
 
-    matching_round: Type[AbstractRound] = KeyGenerationRound
+    def load_blob(self, cid: str, digest: str, what: str) -> Generator[None, None, Optional[bytes]]:
+        """Fetch a blob from IPFS and check it against the agreed digest; None (logged) otherwise."""
+        blob = yield from self.get_from_ipfs(cid, custom_loader=from_text)
+        if not isinstance(blob, bytes):
+            self.context.logger.error(f"Excluding {what}: {cid} is not one base64 blob on IPFS")
+            return None
+        if sha256_hex(blob) != digest:
+            self.context.logger.error(f"Excluding {what}: content {cid} does not match its agreed digest")
+            return None
+        return blob
+
+    def box_public_keys(self) -> Dict[int, bytes]:
+        """Every key holder's box public key, by party index."""
+        exchange = self.synchronized_data.key_exchange
+        return {
+            index: bytes.fromhex(exchange[holder].box_public_key)
+            for index, holder in enumerate(self.synchronized_data.key_holders, start=1)
+        }
+
+    def crs_seed(self) -> bytes:
+        """Seed of the common random polynomial: bound to this epoch's roster and box keys."""
+        roster = [[holder, self.synchronized_data.key_exchange[holder].box_public_key] for holder in
+                  self.synchronized_data.key_holders]
+        return hashlib.sha256(CRS_DOMAIN + json.dumps(roster).encode()).digest()
+
+
+class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
+    """Start a key epoch: forget the old key material, publish a fresh box public key."""
+
+    matching_round: Type[AbstractRound] = KeyExchangeRound
 
     def async_act(self) -> Generator:
         """Publish this agent's new box public key."""
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
+            self.private.start_key_epoch()
             box_key = PrivateKey.generate()
-            self.private.box_secret_key = bytes(box_key)
-            payload = KeyGenerationPayload(
-                self.context.agent_address, box_public_key=bytes(box_key.public_key).hex()
-            )
+            self.private.box_key = box_key
+            payload = KeyExchangePayload(self.me, box_public_key=bytes(box_key.public_key).hex())
         yield from self.submit(payload)
 
 
+class KeySharingBehaviour(SmpcMnistBaseBehaviour):
+    """Publish this key holder's public-key share and its Shamir sub-shares sealed to each recipient."""
+
+    matching_round: Type[AbstractRound] = KeySharingRound
+
+    def async_act(self) -> Generator:
+        """Create the key-generation party, upload its public outputs, report where they are."""
+        holders = self.synchronized_data.key_holders
+        if self.me not in holders or self.private.box_key is None:
+            yield from self.sit_out("this agent holds no key material in this epoch")
+            return
+        party = ckks.KeyGenerationParty(
+            self.party_index(self.me),
+            len(holders),
+            self.params.decryption_threshold,
+            self.crs_seed(),
+            box_key=self.private.box_key,
+        )
+        self.private.key_party = party
+        public_share = yield from self.store_blob("public_key_share", party.public_key_share().to_bytes())
+        sealed = yield from self.store_blob("sub_shares", pack_bundle(party.encrypted_sub_shares(self.box_public_keys())))
+        if public_share is None or sealed is None:
+            yield from self.sit_out("IPFS did not store the key shares")
+            return
+        payload = KeySharingPayload(
+            self.me,
+            public_key_share_cid=public_share[0],
+            public_key_share_digest=public_share[1],
+            sub_shares_cid=sealed[0],
+            sub_shares_digest=sealed[1],
+        )
+        yield from self.submit(payload)
+
+
+class JointKeyBehaviour(SmpcMnistBaseBehaviour):
+    """Combine the joint public key, open the sub-shares sealed to this agent, vote on the key."""
+
+    matching_round: Type[AbstractRound] = JointKeyRound
+
+    def async_act(self) -> Generator:
+        """Vote for the joint key's digest, or None if it cannot be built from what was published."""
+        if self.private.key_party is None:
+            yield from self.sit_out("this agent holds no key material in this epoch")
+            return
+        joint_key = yield from self._combine()
+        digest = None if joint_key is None else joint_key.digest.hex()
+        yield from self.submit(JointKeyPayload(self.me, joint_public_key_digest=digest))
+
+    def _combine(self) -> Generator[None, None, Optional[ckks.JointPublicKey]]:
+        """Fetch every share, build the joint key and this agent's threshold key share."""
+        party = cast(ckks.KeyGenerationParty, self.private.key_party)
+        sharing = self.synchronized_data.key_sharing
+        public_shares, sealed_for_me = [], {}
+        for index, holder in enumerate(self.synchronized_data.key_holders, start=1):
+            report = sharing[holder]
+            public_blob = yield from self.load_blob(
+                report.public_key_share_cid, report.public_key_share_digest, f"public-key share of {holder}"
+            )
+            sealed_blob = yield from self.load_blob(
+                report.sub_shares_cid, report.sub_shares_digest, f"sub-shares of {holder}"
+            )
+            if public_blob is None or sealed_blob is None:
+                return None
+            try:
+                share = ckks.PublicKeyShare.from_bytes(public_blob)
+                if share.party_index != index:
+                    raise ckks.ForeignShareError(f"{holder} published the share of party {share.party_index}")
+                public_shares.append(share)
+                if index != party.index:
+                    sealed_for_me[index] = unpack_bundle(sealed_blob)[party.index]
+            except (KeyError, *INPUT_ERRORS) as error:
+                self.context.logger.error(f"Key generation fails on the shares of {holder}: {error!r}")
+                return None
+        try:
+            joint_key = ckks.combine_public_key_shares(public_shares, party.threshold, self.crs_seed())
+            self.private.key_share = party.finalize(sealed_for_me, self.box_public_keys(), joint_key)
+        except ckks.ThresholdCkksError as error:
+            self.context.logger.error(f"Key generation fails: {error}")
+            return None
+        self.private.joint_key = joint_key
+        self.private.key_party = None
+        return joint_key
+
+
 class TrainingBehaviour(SmpcMnistBaseBehaviour):
-    """Train the local model on this agent's own partition, off the agent's main loop."""
+    """Adopt the last accepted global model, then train the local model on this agent's partition."""
 
     matching_round: Type[AbstractRound] = TrainingRound
 
     def async_act(self) -> Generator:
-        """Train, then report the local model's digest and sample count; without data, sit the round out."""
-        self._write_accepted_round_record()
+        """Train off the main loop, then report the local model's digest and sample count."""
+        self._adopt_accepted_model()
         if self.synchronized_data.previous_update_incomplete:
             self.context.logger.warning(
                 f"Period {self.synchronized_data.period_count - 1} ended without an accepted global model"
             )
+        if self.private.key_share is None or self.me not in self.synchronized_data.key_holders:
+            yield from self.sit_out("this agent holds no threshold key share in this epoch")
+            return
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
             try:
                 data = self._agent_data()
                 trained = yield from self._train_in_background(self._global_model(), data.train)
-            except (learning.MnistDataError, learning.ModelParametersError, ValueError) as error:
-                self.context.logger.error(f"No local model this round: {error}")
-                yield from self.wait_until_round_end()
-                self.set_done()
+            except INPUT_ERRORS as error:
+                yield from self.sit_out(f"no local model this period: {error}")
                 return
             self.private.local_model = trained
-            evaluation = learning.evaluate(trained, data.validation)
-            self.context.logger.info(
-                f"Local model trained on {len(data.train)} samples: validation accuracy {evaluation.accuracy:.4f}"
-            )
-            payload = TrainingPayload(
-                self.context.agent_address,
-                local_model_digest=learning.model_digest(trained),
-                sample_count=len(data.train),
-            )
+            accuracy = learning.evaluate(trained, data.validation).accuracy
+            self.context.logger.info(f"Local model trained on {len(data.train)} samples: accuracy {accuracy:.4f}")
+            payload = TrainingPayload(self.me, local_model_digest=learning.model_digest(trained),
+                                      sample_count=len(data.train))
         yield from self.submit(payload)
 
-    def _write_accepted_round_record(self) -> None:
-        """Write the last accepted round's record into this agent's own folder, once."""
+    def _adopt_accepted_model(self) -> None:
+        """If the network accepted the model this agent decrypted, make it the global model and save it."""
         record = self.synchronized_data.accepted_round_record
-        if not record:
+        if not record or record["global_round"] <= self.private.adopted_round:
             return
-        path = self.agent_folder / RECORDS_FOLDER / f"round_{record['global_round']:04d}.json"
-        if path.exists():
+        candidate = self.private.candidate_model
+        if candidate is None or learning.model_digest(candidate) != record["global_model_digest"]:
+            self.context.logger.error(
+                f"Global round {record['global_round']} was accepted, but this agent does not hold that model"
+            )
             return
+        self.private.global_model = candidate
+        self.private.adopted_round = record["global_round"]
+        round_name = f"round_{record['global_round']:04d}"
+        learning.save_model(candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt")
+        accuracy = learning.evaluate(candidate, self._agent_data().validation).accuracy
+        own_record = {**record, "validation_accuracy": accuracy}
+        path = self.agent_folder / RECORDS_FOLDER / f"{round_name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2))
-        self.context.logger.info(f"Global round {record['global_round']} accepted: {record['global_model_digest']}")
+        path.write_text(json.dumps(own_record, indent=2))
+        self.context.logger.info(
+            f"Global round {record['global_round']} accepted: {record['global_model_digest']} "
+            f"(validation accuracy {accuracy:.4f})"
+        )
 
     def _agent_data(self) -> learning.AgentData:
         """This agent's partition, loaded once: its index among all registered agents picks it."""
@@ -148,11 +325,11 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
                 validation_fraction=self.params.validation_fraction,
                 dirichlet_alpha=self.params.dirichlet_alpha,
             )
-            self.private.data = partitions[agents.index(self.context.agent_address)]
+            self.private.data = partitions[agents.index(self.me)]
         return self.private.data
 
     def _global_model(self) -> learning.MnistCnn:
-        """The model training starts from: the last accepted global model, or the shared initial one."""
+        """The model training starts from: the last adopted global model, or the shared initial one."""
         if self.private.global_model is None:
             self.private.global_model = learning.build_model(self.params.model_seed)
         return self.private.global_model
@@ -171,29 +348,200 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         return cast(learning.MnistCnn, result.get())
 
 
-class UpdateGlobalModelBehaviour(SmpcMnistBaseBehaviour):
-    """Vote on this round's outcome."""
+class SubmitUpdateBehaviour(SmpcMnistBaseBehaviour):
+    """Encrypt the local update under the joint key and publish it."""
 
-    matching_round: Type[AbstractRound] = UpdateGlobalModelRound
+    matching_round: Type[AbstractRound] = SubmitUpdateRound
 
     def async_act(self) -> Generator:
-        """Vote for the commitment to the agreed contributions of this round."""
+        """Upload the ciphertext; report its content id, digest and sample count."""
+        report = self.synchronized_data.training_reports.get(self.me)
+        local, joint_key = self.private.local_model, self.private.joint_key
+        if report is None or local is None or joint_key is None:
+            yield from self.sit_out("this agent has no trained model in this period")
+            return
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
-            payload = UpdateGlobalModelPayload(
-                self.context.agent_address,
-                global_model_digest=self._contributions_digest(),
-                global_round=self.synchronized_data.global_round + 1,
-            )
+            update = learning.model_update(local, cast(learning.MnistCnn, self.private.global_model))
+            self._audit(update)
+            blob = self._ciphertext(update, joint_key)
+        stored = yield from self.store_blob("encrypted_update", blob)
+        if stored is None:
+            yield from self.sit_out("IPFS did not store the encrypted update")
+            return
+        payload = SubmitUpdatePayload(self.me, update_cid=stored[0], update_digest=stored[1],
+                                      sample_count=report.sample_count)
         yield from self.submit(payload)
 
-    def _contributions_digest(self) -> str:
-        """A digest binding every agreed (agent, local model digest, sample count) of this round."""
-        reports = self.synchronized_data.training_reports
-        canonical = json.dumps(
-            {sender: [report.local_model_digest, report.sample_count] for sender, report in sorted(reports.items())},
-            sort_keys=True,
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()
+    def _ciphertext(self, update: np.ndarray, joint_key: ckks.JointPublicKey) -> bytes:
+        """The encrypted update (or, under a test-only fault, a malformed one)."""
+        fault = self.params.fault_injection
+        if fault == Fault.MALFORMED_UPDATE:
+            return b"not a ciphertext"
+        if fault == Fault.WRONG_SIZE_UPDATE:
+            update = update[: len(update) // 2]
+        return ckks.encrypt_vector(update, joint_key).to_bytes()
+
+    def _audit(self, update: np.ndarray) -> None:
+        """Test-only audit switch: keep the plaintext update in this agent's own private folder."""
+        if self.params.audit_local_updates:
+            path = self.agent_folder / AUDIT_FOLDER / f"period_{self.synchronized_data.period_count:04d}.npy"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, update)
+
+
+class AggregationBehaviour(SmpcMnistBaseBehaviour):
+    """Average the valid encrypted updates homomorphically; vote on the result."""
+
+    matching_round: Type[AbstractRound] = AggregationRound
+
+    def async_act(self) -> Generator:
+        """Fetch and check every submitted ciphertext, aggregate the valid ones, vote."""
+        joint_key = self.private.joint_key
+        if joint_key is None:
+            yield from self.sit_out("this agent holds no joint key")
+            return
+        valid = yield from self._valid_updates(joint_key)
+        payload = AggregationPayload(self.me, aggregate_digest=None, included_updates=None)
+        if len(valid) < self.params.min_updates:
+            self.context.logger.warning(f"Only {len(valid)} valid updates, {self.params.min_updates} needed")
+        else:
+            with self.context.benchmark_tool.measure(self.behaviour_id).local():
+                submitted = self.synchronized_data.submitted_updates
+                aggregate = ckks.aggregate_encrypted(
+                    list(valid.values()), weights=[submitted[sender].sample_count for sender in valid]
+                )
+            self.private.aggregate = aggregate
+            payload = AggregationPayload(self.me, aggregate_digest=aggregate.digest.hex(),
+                                         included_updates=",".join(valid))
+        yield from self.submit(payload)
+
+    def _valid_updates(
+        self, joint_key: ckks.JointPublicKey
+    ) -> Generator[None, None, Dict[str, ckks.EncryptedVector]]:
+        """The submitted updates that parse, under the joint key, with the model's length (in sender order)."""
+        valid = {}
+        for sender, submission in sorted(self.synchronized_data.submitted_updates.items()):
+            what = f"the update of {sender}"
+            blob = yield from self.load_blob(submission.update_cid, submission.update_digest, what)
+            if blob is None:
+                continue
+            try:
+                update = ckks.EncryptedVector.from_bytes(blob)
+                if update.public_key_digest != joint_key.digest:
+                    raise ckks.ForeignDataError("it is encrypted under another key")
+                if update.length != learning.PARAMETER_COUNT:
+                    raise ckks.InvalidInputError(f"it has {update.length} values, the model {learning.PARAMETER_COUNT}")
+                if submission.sample_count < 1:
+                    raise ckks.InvalidInputError(f"its sample count {submission.sample_count} is not positive")
+            except INPUT_ERRORS as error:
+                self.context.logger.error(f"Excluding {what}: {error}")
+                continue
+            valid[sender] = update
+        return valid
+
+
+class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
+    """Publish this decryptor's flooded decryption shares of the agreed average."""
+
+    matching_round: Type[AbstractRound] = DecryptionShareRound
+
+    def async_act(self) -> Generator:
+        """Issue the shares once per ciphertext (a retry republishes the same bytes), upload, report."""
+        data = self.synchronized_data
+        aggregate, key_share = self.private.aggregate, self.private.key_share
+        if self.me not in data.decryptors or aggregate is None or key_share is None:
+            yield from self.sit_out("this agent is not in the agreed decryptor set")
+            return
+        if aggregate.digest.hex() != data.aggregate_digest:
+            yield from self.sit_out("this agent's average differs from the agreed one")
+            return
+        stored = self.private.published_shares.get(data.aggregate_digest)
+        if stored is None:
+            decryptor_set = [self.party_index(decryptor) for decryptor in data.decryptors]
+            with self.context.benchmark_tool.measure(self.behaviour_id).local():
+                shares = key_share.decryption_shares(aggregate, decryptor_set)
+                blob = pack_bundle({number: self._wire(share) for number, share in enumerate(shares)})
+            stored = yield from self.store_blob("decryption_shares", blob)
+            if stored is None:
+                yield from self.sit_out("IPFS did not store the decryption shares")
+                return
+            self.private.published_shares[data.aggregate_digest] = stored
+        yield from self.submit(DecryptionSharePayload(self.me, shares_cid=stored[0], shares_digest=stored[1]))
+
+    def _wire(self, share: ckks.DecryptionShare) -> bytes:
+        """A share's bytes (or, under the test-only bad-share fault, the share with random residues)."""
+        if self.params.fault_injection != Fault.BAD_SHARE:
+            return share.to_bytes()
+        garbage = share.residues // 2  # still below every modulus, so only decryption reveals it
+        return ckks.DecryptionShare(share.parameters, share.public_key_digest, share.ciphertext_digest,
+                                    share.party_index, share.subset, garbage).to_bytes()
+
+
+class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
+    """Combine the decryption shares, check the new global model, vote on it."""
+
+    matching_round: Type[AbstractRound] = GlobalModelVoteRound
+
+    def async_act(self) -> Generator:
+        """Vote for the candidate's digest, or (None, None) to reject it."""
+        candidate = yield from self._candidate()
+        self.private.candidate_model = candidate
+        if candidate is None:
+            payload = GlobalModelVotePayload(self.me, global_model_digest=None, global_round=None)
+        else:
+            payload = GlobalModelVotePayload(self.me, global_model_digest=learning.model_digest(candidate),
+                                             global_round=self.synchronized_data.global_round + 1)
+        yield from self.submit(payload)
+
+    def _candidate(self) -> Generator[None, None, Optional[learning.MnistCnn]]:
+        """The decrypted average applied to the global model, if it decrypts and passes the checks."""
+        aggregate, joint_key = self.private.aggregate, self.private.joint_key
+        global_model = self.private.global_model
+        if aggregate is None or joint_key is None or global_model is None:
+            self.context.logger.warning("Rejecting: this agent holds no agreed average to decrypt")
+            return None
+        shares = yield from self._shares()
+        decryptor_set = [self.party_index(decryptor) for decryptor in self.synchronized_data.decryptors]
+        try:
+            result = ckks.combine_decryption_shares(aggregate, shares, decryptor_set, joint_key)
+            average = learning.check_parameter_vector(result.values)
+        except INPUT_ERRORS as error:
+            self.context.logger.error(f"Rejecting: the average does not decrypt: {error}")
+            return None
+        for party in result.bad_parties:
+            holder = self.synchronized_data.key_holders[party - 1]
+            self.context.logger.error(f"Excluding the decryption shares of {holder}: they do not decrypt consistently")
+        candidate = learning.apply_update(global_model, average)
+        return candidate if self._passes_checks(candidate, global_model) else None
+
+    def _shares(self) -> Generator[None, None, List[ckks.DecryptionShare]]:
+        """Every published share that fetches and parses (the combiner checks the rest)."""
+        shares: List[ckks.DecryptionShare] = []
+        for sender, published in sorted(self.synchronized_data.decryption_shares.items()):
+            what = f"the decryption shares of {sender}"
+            blob = yield from self.load_blob(published.shares_cid, published.shares_digest, what)
+            if blob is None:
+                continue
+            try:
+                parsed = [ckks.DecryptionShare.from_bytes(entry) for entry in unpack_bundle(blob).values()]
+                if any(share.party_index != self.party_index(sender) for share in parsed):
+                    raise ckks.ForeignShareError("they carry another party's index")
+            except INPUT_ERRORS as error:
+                self.context.logger.error(f"Excluding {what}: {error}")
+                continue
+            shares.extend(parsed)
+        return shares
+
+    def _passes_checks(self, candidate: learning.MnistCnn, global_model: learning.MnistCnn) -> bool:
+        """Accuracy on this agent's own validation split may not drop by more than the margin."""
+        validation = cast(learning.AgentData, self.private.data).validation
+        before = learning.evaluate(global_model, validation).accuracy
+        after = learning.evaluate(candidate, validation).accuracy
+        self.context.logger.info(f"Candidate global model: accuracy {before:.4f} -> {after:.4f}")
+        if after < before - self.params.accuracy_margin:
+            self.context.logger.warning(f"Rejecting: accuracy drops by more than {self.params.accuracy_margin}")
+            return False
+        return True
 
 
 class SmpcMnistRoundBehaviour(AbstractRoundBehaviour):
@@ -203,8 +551,13 @@ class SmpcMnistRoundBehaviour(AbstractRoundBehaviour):
     abci_app_cls = SmpcMnistServiceAbciApp
     behaviours: Set[Type[BaseBehaviour]] = {
         *AgentRegistrationRoundBehaviour.behaviours,
-        KeyGenerationBehaviour,
+        KeyExchangeBehaviour,
+        KeySharingBehaviour,
+        JointKeyBehaviour,
         TrainingBehaviour,
-        UpdateGlobalModelBehaviour,
+        SubmitUpdateBehaviour,
+        AggregationBehaviour,
+        DecryptionShareBehaviour,
+        GlobalModelVoteBehaviour,
         *ResetPauseABCIConsensusBehaviour.behaviours,
     }

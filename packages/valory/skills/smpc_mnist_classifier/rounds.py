@@ -1,19 +1,24 @@
-"""The FSM of one federated round: key generation, local training, global model update.
+"""The FSM of the SMPC MNIST app: threshold key generation, local training, encrypted global update.
 
-Concrete rounds realise the abstract specification at the repository root
-(fsm_specification.yaml): KeyGenerationRound belongs to RegistrationState (after the valory
-registration app), TrainingRound is TrainingState, UpdateGlobalModelRound and the reset/pause
-that closes each period are UpdateGlobalModelState. See composition.py for the chain.
+Concrete rounds realise the abstract specification at the repository root (fsm_specification.yaml):
+  RegistrationState      = valory registration, KeyExchangeRound, KeySharingRound, JointKeyRound
+  TrainingState          = TrainingRound
+  UpdateGlobalModelState = SubmitUpdateRound, AggregationRound, DecryptionShareRound,
+                           GlobalModelVoteRound, and the reset/pause that closes each period.
+Payloads carry only digests, content ids and counters; blobs (key shares, ciphertexts, decryption
+shares) travel through IPFS. See composition.py for the chain.
 """
 
+from abc import ABC
 from enum import Enum
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple, cast
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple, Type, cast
 
 from packages.valory.skills.abstract_round_abci.base import (
     AbciApp,
     AbciAppTransitionFunction,
     AppState,
     BaseSynchronizedData,
+    BaseTxPayload,
     CollectDifferentUntilThresholdRound,
     CollectSameUntilThresholdRound,
     CollectionRound,
@@ -23,18 +28,25 @@ from packages.valory.skills.abstract_round_abci.base import (
     get_name,
 )
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
-    KeyGenerationPayload,
+    AggregationPayload,
+    DecryptionSharePayload,
+    GlobalModelVotePayload,
+    JointKeyPayload,
+    KeyExchangePayload,
+    KeySharingPayload,
+    SubmitUpdatePayload,
     TrainingPayload,
-    UpdateGlobalModelPayload,
 )
 
 # Placeholder timeouts: SharedState.setup overrides each of them from the skill params.
 DEFAULT_TIMEOUT_SECONDS = 60.0
 NO_GLOBAL_MODEL = ""
+# Blocks a collection round waits after reaching its threshold, so that late agents still count.
+LATE_PAYLOAD_BLOCKS = 3
 
 
 class Event(Enum):
-    """Events of the SMPC MNIST classifier app (the root spec's alphabet plus internal ones)."""
+    """Events of the app: the root specification's alphabet plus internal sub-round events."""
 
     START_TRAINING = "start_training"
     DONE_TRAINING = "done_training"
@@ -42,6 +54,8 @@ class Event(Enum):
     NO_MAJORITY = "no_majority"
     UPDATE_TIMEOUT = "update_timeout"
     TRAINING_TIMEOUT = "training_timeout"
+    DONE = "done"
+    KEY_GENERATION_FAILED = "key_generation_failed"
     KEY_GENERATION_TIMEOUT = "key_generation_timeout"
 
 
@@ -49,29 +63,81 @@ class SynchronizedData(BaseSynchronizedData):
     """The data every agent agrees on, read through typed properties."""
 
     def _collection(self, key: str) -> DeserializedCollection:
-        """Deserialize a collection stored by a collection round."""
-        serialized = self.db.get_strict(key)
-        return CollectionRound.deserialize_collection(serialized)
+        """A collection stored by a collection round ({} before the round ran)."""
+        return CollectionRound.deserialize_collection(self.db.get(key, {}))
 
     @property
-    def key_registrations(self) -> Mapping[str, KeyGenerationPayload]:
-        """Each key holder's public key material, by agent address."""
-        return cast(Mapping[str, KeyGenerationPayload], self._collection(get_name(SynchronizedData.key_registrations)))
+    def key_exchange(self) -> Mapping[str, KeyExchangePayload]:
+        """Each key holder's box public key, by agent address."""
+        return cast(Mapping[str, KeyExchangePayload], self._collection(get_name(SynchronizedData.key_exchange)))
 
     @property
     def key_holders(self) -> List[str]:
-        """Agents that hold key material for this key epoch, in a fixed order."""
-        return sorted(self.key_registrations)
+        """The agents of this key epoch; party index i+1 is key_holders[i]."""
+        return sorted(self.key_exchange)
+
+    @property
+    def key_sharing(self) -> Mapping[str, KeySharingPayload]:
+        """Each key holder's public-key share and encrypted sub-shares (content ids and digests)."""
+        return cast(Mapping[str, KeySharingPayload], self._collection(get_name(SynchronizedData.key_sharing)))
+
+    @property
+    def joint_key_votes(self) -> Mapping[str, JointKeyPayload]:
+        """Every key holder's vote on the joint public key."""
+        return cast(Mapping[str, JointKeyPayload], self._collection(get_name(SynchronizedData.joint_key_votes)))
+
+    @property
+    def joint_public_key_digest(self) -> str:
+        """Digest of the joint public key all key holders agreed on."""
+        return cast(str, self.db.get(get_name(SynchronizedData.joint_public_key_digest), ""))
 
     @property
     def training_reports(self) -> Mapping[str, TrainingPayload]:
-        """The reports of the agents whose local models enter this round's update."""
+        """Reports of the agents whose local models are trained this period."""
         return cast(Mapping[str, TrainingPayload], self._collection(get_name(SynchronizedData.training_reports)))
 
     @property
-    def global_model_votes(self) -> Mapping[str, UpdateGlobalModelPayload]:
-        """The votes cast for the last global model."""
-        return cast(Mapping[str, UpdateGlobalModelPayload], self._collection(get_name(SynchronizedData.global_model_votes)))
+    def submitted_updates(self) -> Mapping[str, SubmitUpdatePayload]:
+        """Encrypted updates submitted this period (content ids, digests, sample counts)."""
+        return cast(Mapping[str, SubmitUpdatePayload], self._collection(get_name(SynchronizedData.submitted_updates)))
+
+    @property
+    def aggregation_votes(self) -> Mapping[str, AggregationPayload]:
+        """Every agent's vote on the encrypted average."""
+        return cast(Mapping[str, AggregationPayload], self._collection(get_name(SynchronizedData.aggregation_votes)))
+
+    @property
+    def aggregate_digest(self) -> str:
+        """Digest of the agreed encrypted average."""
+        return cast(str, self.db.get_strict(get_name(SynchronizedData.aggregate_digest)))
+
+    @property
+    def included_updates(self) -> List[str]:
+        """The agents whose encrypted updates are in the agreed average (comma-separated in the db)."""
+        return cast(str, self.db.get_strict(get_name(SynchronizedData.included_updates))).split(",")
+
+    @property
+    def decryptors(self) -> List[str]:
+        """The agreed decryptor set: the key holders that voted for the agreed average."""
+        return sorted(
+            sender
+            for sender, vote in self.aggregation_votes.items()
+            if vote.aggregate_digest == self.aggregate_digest and sender in self.key_exchange
+        )
+
+    @property
+    def decryption_shares(self) -> Mapping[str, DecryptionSharePayload]:
+        """Published decryption-share bundles (content ids and digests), by decryptor."""
+        return cast(
+            Mapping[str, DecryptionSharePayload], self._collection(get_name(SynchronizedData.decryption_shares))
+        )
+
+    @property
+    def global_model_votes(self) -> Mapping[str, GlobalModelVotePayload]:
+        """The votes cast on the next global model."""
+        return cast(
+            Mapping[str, GlobalModelVotePayload], self._collection(get_name(SynchronizedData.global_model_votes))
+        )
 
     @property
     def global_model_digest(self) -> str:
@@ -90,7 +156,7 @@ class SynchronizedData(BaseSynchronizedData):
 
     @property
     def accepted_round_record(self) -> Dict[str, Any]:
-        """What the last accepted round agreed on: round, period, model digest and contributions."""
+        """What the last accepted round agreed on: round, period, digests, content ids, contributors."""
         return cast(Dict[str, Any], self.db.get(get_name(SynchronizedData.accepted_round_record), {}))
 
     @property
@@ -99,21 +165,62 @@ class SynchronizedData(BaseSynchronizedData):
         return self.period_count > 0 and self.last_accepted_period != self.period_count - 1
 
 
-class KeyGenerationRound(CollectDifferentUntilThresholdRound):
-    """Agents publish their key material; at least the threshold of them must take part."""
+class KeyHolderCollectionRound(CollectDifferentUntilThresholdRound, ABC):
+    """Collects one payload per agent; only `eligible` agents may send one."""
 
-    payload_class = KeyGenerationPayload
+    synchronized_data_class = SynchronizedData
+    done_event = Event.DONE
+    required_block_confirmations = LATE_PAYLOAD_BLOCKS
+
+    def eligible(self) -> List[str]:
+        """Who may send a payload in this round (default: the key holders of this epoch)."""
+        return cast(SynchronizedData, self.synchronized_data).key_holders
+
+    def check_payload(self, payload: BaseTxPayload) -> None:
+        """Refuse a payload from an agent that is not eligible in this round."""
+        super().check_payload(payload)
+        if payload.sender not in self.eligible():
+            raise TransactionNotValidError(f"{payload.sender} may not send a {type(payload).__name__} now")
+
+
+class KeyExchangeRound(CollectDifferentUntilThresholdRound):
+    """Agents joining this key epoch publish a box public key; at least the threshold must join."""
+
+    payload_class = KeyExchangePayload
+    synchronized_data_class = SynchronizedData
+    done_event = Event.DONE
+    collection_key = get_name(SynchronizedData.key_exchange)
+    required_block_confirmations = LATE_PAYLOAD_BLOCKS
+
+
+class KeySharingRound(KeyHolderCollectionRound):
+    """Every key holder publishes its public-key share and its encrypted Shamir sub-shares."""
+
+    payload_class = KeySharingPayload
+    collection_key = get_name(SynchronizedData.key_sharing)
+
+    @property
+    def collection_threshold_reached(self) -> bool:
+        """The joint key needs every key holder's share."""
+        return len(self.collection) == len(self.eligible())
+
+
+class JointKeyRound(CollectSameUntilThresholdRound):
+    """Key holders vote on the joint public key they each combined; agreement starts training."""
+
+    payload_class = JointKeyPayload
     synchronized_data_class = SynchronizedData
     done_event = Event.START_TRAINING
-    collection_key = get_name(SynchronizedData.key_registrations)
-    # Give late agents a few blocks to join before the key epoch is fixed.
-    required_block_confirmations = 3
+    no_majority_event = Event.KEY_GENERATION_FAILED
+    none_event = Event.KEY_GENERATION_FAILED
+    collection_key = get_name(SynchronizedData.joint_key_votes)
+    selection_key = get_name(SynchronizedData.joint_public_key_digest)
 
     def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
         """Also write the global model's state, so every key persisted across periods exists."""
         result = super().end_block()
-        if result is None:
-            return None
+        if result is None or result[1] != self.done_event:
+            return result
         synchronized_data, event = result
         data = cast(SynchronizedData, synchronized_data)
         persisted = synchronized_data.update(
@@ -128,30 +235,55 @@ class KeyGenerationRound(CollectDifferentUntilThresholdRound):
         return persisted, event
 
 
-class TrainingRound(CollectDifferentUntilThresholdRound):
-    """Agents report their trained local models; a threshold of reports closes the round."""
+class TrainingRound(KeyHolderCollectionRound):
+    """Key holders report their trained local models; the threshold of reports closes the round."""
 
     payload_class = TrainingPayload
-    synchronized_data_class = SynchronizedData
     done_event = Event.DONE_TRAINING
     collection_key = get_name(SynchronizedData.training_reports)
-    required_block_confirmations = 3
-
-    def check_payload(self, payload: TrainingPayload) -> None:  # type: ignore[override]
-        """Only key holders of this epoch may contribute a model (checked at check_tx and deliver_tx)."""
-        super().check_payload(payload)
-        self._check_key_holder(payload.sender)
-
-    def _check_key_holder(self, sender: str) -> None:
-        """Refuse a report from an agent without key material for this epoch."""
-        if sender not in cast(SynchronizedData, self.synchronized_data).key_registrations:
-            raise TransactionNotValidError(f"{sender} holds no key material for this key epoch")
 
 
-class UpdateGlobalModelRound(CollectSameUntilThresholdRound):
-    """Agents vote on the next global model; a quorum accepts it."""
+class SubmitUpdateRound(KeyHolderCollectionRound):
+    """Agents that trained submit their encrypted update (IPFS content id and digest)."""
 
-    payload_class = UpdateGlobalModelPayload
+    payload_class = SubmitUpdatePayload
+    collection_key = get_name(SynchronizedData.submitted_updates)
+
+    def eligible(self) -> List[str]:
+        """Only agents that reported a trained model this period."""
+        return sorted(cast(SynchronizedData, self.synchronized_data).training_reports)
+
+
+class AggregationRound(CollectSameUntilThresholdRound):
+    """Agents vote on the encrypted average of the valid updates and on which updates it includes."""
+
+    payload_class = AggregationPayload
+    synchronized_data_class = SynchronizedData
+    done_event = Event.DONE
+    no_majority_event = Event.NO_MAJORITY
+    none_event = Event.NO_MAJORITY
+    collection_key = get_name(SynchronizedData.aggregation_votes)
+    selection_key = (
+        get_name(SynchronizedData.aggregate_digest),
+        get_name(SynchronizedData.included_updates),
+    )
+
+
+class DecryptionShareRound(KeyHolderCollectionRound):
+    """The agreed decryptors publish their decryption shares; the threshold of them suffices."""
+
+    payload_class = DecryptionSharePayload
+    collection_key = get_name(SynchronizedData.decryption_shares)
+
+    def eligible(self) -> List[str]:
+        """Only the agreed decryptor set."""
+        return cast(SynchronizedData, self.synchronized_data).decryptors
+
+
+class GlobalModelVoteRound(CollectSameUntilThresholdRound):
+    """Agents vote on the decrypted new global model; a quorum accepts it."""
+
+    payload_class = GlobalModelVotePayload
     synchronized_data_class = SynchronizedData
     done_event = Event.DONE_UPDATE
     no_majority_event = Event.NO_MAJORITY
@@ -163,30 +295,45 @@ class UpdateGlobalModelRound(CollectSameUntilThresholdRound):
     )
 
     def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
-        """On acceptance, also remember in which period it happened."""
+        """On acceptance, also record the round: period, digests, content ids and contributors."""
         result = super().end_block()
         if result is None or result[1] != self.done_event:
             return result
         synchronized_data, event = result
         accepted = cast(SynchronizedData, synchronized_data)
         period = self.synchronized_data.period_count
-        record = {
-            "global_round": accepted.global_round,
-            "period": period,
-            "global_model_digest": accepted.global_model_digest,
-            "contributions": {
-                sender: {"local_model_digest": report.local_model_digest, "sample_count": report.sample_count}
-                for sender, report in sorted(accepted.training_reports.items())
-            },
-        }
         updated = synchronized_data.update(
             synchronized_data_class=SynchronizedData,
             **{
                 get_name(SynchronizedData.last_accepted_period): period,
-                get_name(SynchronizedData.accepted_round_record): record,
+                get_name(SynchronizedData.accepted_round_record): round_record(accepted, period),
             },
         )
         return updated, event
+
+
+def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
+    """The public record of an accepted round (JSON-serialisable, identical for every agent)."""
+    submitted = data.submitted_updates
+    return {
+        "global_round": data.global_round,
+        "period": period,
+        "global_model_digest": data.global_model_digest,
+        "joint_public_key_digest": data.joint_public_key_digest,
+        "aggregate_digest": data.aggregate_digest,
+        "included_updates": {
+            sender: {
+                "cid": submitted[sender].update_cid,
+                "digest": submitted[sender].update_digest,
+                "sample_count": submitted[sender].sample_count,
+            }
+            for sender in data.included_updates
+        },
+        "decryption_shares": {
+            sender: {"cid": share.shares_cid, "digest": share.shares_digest}
+            for sender, share in sorted(data.decryption_shares.items())
+        },
+    }
 
 
 class FinishedUpdateGlobalModelRound(DegenerateRound):
@@ -195,7 +342,9 @@ class FinishedUpdateGlobalModelRound(DegenerateRound):
 
 PERSISTED_KEYS: FrozenSet[str] = frozenset(
     {
-        get_name(SynchronizedData.key_registrations),
+        get_name(SynchronizedData.key_exchange),
+        get_name(SynchronizedData.key_sharing),
+        get_name(SynchronizedData.joint_public_key_digest),
         get_name(SynchronizedData.global_model_digest),
         get_name(SynchronizedData.global_round),
         get_name(SynchronizedData.last_accepted_period),
@@ -203,47 +352,93 @@ PERSISTED_KEYS: FrozenSet[str] = frozenset(
     }
 )
 
+UPDATE_ROUNDS: Tuple[Type[AppState], ...] = (
+    SubmitUpdateRound,
+    AggregationRound,
+    DecryptionShareRound,
+    GlobalModelVoteRound,
+)
+
 
 class SmpcMnistClassifierAbciApp(AbciApp[Event]):
     """SmpcMnistClassifierAbciApp
 
-    Initial round: KeyGenerationRound
+    Initial round: KeyExchangeRound
 
-    Initial states: {KeyGenerationRound, TrainingRound}
+    Initial states: {KeyExchangeRound, TrainingRound}
 
     Transition states:
-        0. KeyGenerationRound
-            - start training: 1.
+        0. KeyExchangeRound
+            - done: 1.
             - key generation timeout: 0.
-        1. TrainingRound
-            - done training: 2.
+        1. KeySharingRound
+            - done: 2.
+            - key generation timeout: 0.
+        2. JointKeyRound
+            - start training: 3.
+            - key generation failed: 0.
+            - key generation timeout: 0.
+        3. TrainingRound
+            - done training: 4.
             - training timeout: 0.
-        2. UpdateGlobalModelRound
-            - done update: 3.
-            - no majority: 3.
-            - update timeout: 3.
-        3. FinishedUpdateGlobalModelRound
+        4. SubmitUpdateRound
+            - done: 5.
+            - update timeout: 8.
+        5. AggregationRound
+            - done: 6.
+            - no majority: 8.
+            - update timeout: 8.
+        6. DecryptionShareRound
+            - done: 7.
+            - update timeout: 8.
+        7. GlobalModelVoteRound
+            - done update: 8.
+            - no majority: 8.
+            - update timeout: 8.
+        8. FinishedUpdateGlobalModelRound
 
     Final states: {FinishedUpdateGlobalModelRound}
 
     Timeouts:
-        key generation timeout: 60.0
-        training timeout: 60.0
         update timeout: 60.0
+        training timeout: 60.0
+        key generation timeout: 60.0
     """
 
-    initial_round_cls: AppState = KeyGenerationRound
-    initial_states: Set[AppState] = {KeyGenerationRound, TrainingRound}
+    initial_round_cls: AppState = KeyExchangeRound
+    initial_states: Set[AppState] = {KeyExchangeRound, TrainingRound}
     transition_function: AbciAppTransitionFunction = {
-        KeyGenerationRound: {
+        KeyExchangeRound: {
+            Event.DONE: KeySharingRound,
+            Event.KEY_GENERATION_TIMEOUT: KeyExchangeRound,
+        },
+        KeySharingRound: {
+            Event.DONE: JointKeyRound,
+            Event.KEY_GENERATION_TIMEOUT: KeyExchangeRound,
+        },
+        JointKeyRound: {
             Event.START_TRAINING: TrainingRound,
-            Event.KEY_GENERATION_TIMEOUT: KeyGenerationRound,
+            Event.KEY_GENERATION_FAILED: KeyExchangeRound,
+            Event.KEY_GENERATION_TIMEOUT: KeyExchangeRound,
         },
         TrainingRound: {
-            Event.DONE_TRAINING: UpdateGlobalModelRound,
-            Event.TRAINING_TIMEOUT: KeyGenerationRound,
+            Event.DONE_TRAINING: SubmitUpdateRound,
+            Event.TRAINING_TIMEOUT: KeyExchangeRound,
         },
-        UpdateGlobalModelRound: {
+        SubmitUpdateRound: {
+            Event.DONE: AggregationRound,
+            Event.UPDATE_TIMEOUT: FinishedUpdateGlobalModelRound,
+        },
+        AggregationRound: {
+            Event.DONE: DecryptionShareRound,
+            Event.NO_MAJORITY: FinishedUpdateGlobalModelRound,
+            Event.UPDATE_TIMEOUT: FinishedUpdateGlobalModelRound,
+        },
+        DecryptionShareRound: {
+            Event.DONE: GlobalModelVoteRound,
+            Event.UPDATE_TIMEOUT: FinishedUpdateGlobalModelRound,
+        },
+        GlobalModelVoteRound: {
             Event.DONE_UPDATE: FinishedUpdateGlobalModelRound,
             Event.NO_MAJORITY: FinishedUpdateGlobalModelRound,
             Event.UPDATE_TIMEOUT: FinishedUpdateGlobalModelRound,
@@ -258,8 +453,11 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
     }
     cross_period_persisted_keys: FrozenSet[str] = PERSISTED_KEYS
     db_pre_conditions: Dict[AppState, Set[str]] = {
-        KeyGenerationRound: set(),
-        TrainingRound: {get_name(SynchronizedData.key_registrations)},
+        KeyExchangeRound: set(),
+        TrainingRound: {
+            get_name(SynchronizedData.key_exchange),
+            get_name(SynchronizedData.joint_public_key_digest),
+        },
     }
     db_post_conditions: Dict[AppState, Set[str]] = {
         FinishedUpdateGlobalModelRound: {get_name(SynchronizedData.training_reports)},

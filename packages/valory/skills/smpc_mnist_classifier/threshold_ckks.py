@@ -749,8 +749,9 @@ class KeyGenerationParty:
         threshold: int,
         crs_seed: bytes,
         parameters: CkksParameters = DEFAULT_PARAMETERS,
+        box_key: Optional[PrivateKey] = None,
     ) -> None:
-        """Sample s_i and a box key pair; derive p0_i and the Shamir evaluations f_i(1..n)."""
+        """Sample s_i (and a box key pair unless one was already published); derive p0_i and f_i(1..n)."""
         _check_roster(index, n_parties, threshold)
         if not crs_seed:
             raise InvalidInputError("the common random seed must not be empty")
@@ -759,7 +760,7 @@ class KeyGenerationParty:
         self.threshold = threshold
         self.parameters = parameters
         self._crs_seed = bytes(crs_seed)
-        self._box_key = PrivateKey.generate()
+        self._box_key = box_key or PrivateKey.generate()
         runtime = _runtime(parameters)
         secret_key = seal.KeyGenerator(runtime.context).secret_key()
         key_shape = (len(runtime.key_moduli), parameters.poly_modulus_degree)

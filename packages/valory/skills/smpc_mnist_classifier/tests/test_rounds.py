@@ -15,17 +15,17 @@ from packages.valory.skills.abstract_round_abci.test_tools.rounds import (
     BaseRoundTestClass,
 )
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
-    KeyGenerationPayload,
+    KeyExchangePayload,
     TrainingPayload,
-    UpdateGlobalModelPayload,
+    GlobalModelVotePayload,
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import (
     Event,
     PERSISTED_KEYS,
-    KeyGenerationRound,
+    KeyExchangeRound,
     SynchronizedData,
     TrainingRound,
-    UpdateGlobalModelRound,
+    GlobalModelVoteRound,
 )
 
 DIGEST = "ab" * 32
@@ -39,10 +39,10 @@ class SmpcRoundTest(BaseRoundTestClass):
 
     def with_key_holders(self, holders: Tuple[str, ...]) -> SynchronizedData:
         """Synchronized data in which `holders` registered key material."""
-        collection = {sender: KeyGenerationPayload(sender, box_public_key="00" * 32) for sender in holders}
+        collection = {sender: KeyExchangePayload(sender, box_public_key="00" * 32) for sender in holders}
         return self.synchronized_data.update(
             synchronized_data_class=SynchronizedData,
-            key_registrations=CollectionRound.serialize_collection(collection),
+            key_exchange=CollectionRound.serialize_collection(collection),
         )
 
     @staticmethod
@@ -55,16 +55,16 @@ class SmpcRoundTest(BaseRoundTestClass):
         return None
 
 
-class TestKeyGenerationRound(SmpcRoundTest):
+class TestKeyExchangeRound(SmpcRoundTest):
     """Key generation closes with START_TRAINING once the threshold registered and blocks confirmed."""
 
     def test_threshold_starts_training(self) -> None:
         """Three of four agents suffice; their key material is stored."""
-        test_round = KeyGenerationRound(synchronized_data=self.synchronized_data, context=MagicMock())
+        test_round = KeyExchangeRound(synchronized_data=self.synchronized_data, context=MagicMock())
         senders = sorted(self.participants)[:3]
         for sender in senders:
-            test_round.process_payload(KeyGenerationPayload(sender, box_public_key=sender[-4:] * 16))
-        result = self.end_after_confirmations(test_round, KeyGenerationRound.required_block_confirmations + 1)
+            test_round.process_payload(KeyExchangePayload(sender, box_public_key=sender[-4:] * 16))
+        result = self.end_after_confirmations(test_round, KeyExchangeRound.required_block_confirmations + 1)
         assert result is not None
         synchronized_data, event = result
         assert event == Event.START_TRAINING
@@ -72,9 +72,9 @@ class TestKeyGenerationRound(SmpcRoundTest):
 
     def test_below_threshold_waits(self) -> None:
         """Two registrations never close the round."""
-        test_round = KeyGenerationRound(synchronized_data=self.synchronized_data, context=MagicMock())
+        test_round = KeyExchangeRound(synchronized_data=self.synchronized_data, context=MagicMock())
         for sender in sorted(self.participants)[:2]:
-            test_round.process_payload(KeyGenerationPayload(sender, box_public_key="00" * 32))
+            test_round.process_payload(KeyExchangePayload(sender, box_public_key="00" * 32))
         assert self.end_after_confirmations(test_round, 10) is None
 
 
@@ -109,13 +109,13 @@ class TestTrainingRound(SmpcRoundTest):
             test_round.check_payload(outsider)
 
 
-class TestUpdateGlobalModelRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest):
+class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest):
     """The update round accepts the quorum's model and records the period of acceptance."""
 
-    def payloads(self, digest: str) -> Dict[str, UpdateGlobalModelPayload]:
+    def payloads(self, digest: str) -> Dict[str, GlobalModelVotePayload]:
         """Every participant votes for `digest` as global round 1."""
         return {
-            sender: UpdateGlobalModelPayload(sender, global_model_digest=digest, global_round=1)
+            sender: GlobalModelVotePayload(sender, global_model_digest=digest, global_round=1)
             for sender in self.participants
         }
 
@@ -132,7 +132,7 @@ class TestUpdateGlobalModelRound(BaseCollectSameUntilThresholdRoundTest, SmpcRou
     def test_quorum_accepts(self) -> None:
         """DONE_UPDATE, with the digest, the round, the period and the round's record stored."""
         self.synchronized_data = self.with_training_reports()
-        test_round = UpdateGlobalModelRound(synchronized_data=self.synchronized_data, context=MagicMock())
+        test_round = GlobalModelVoteRound(synchronized_data=self.synchronized_data, context=MagicMock())
         expected_record = {
             "global_round": 1,
             "period": 0,
@@ -164,10 +164,10 @@ class TestUpdateGlobalModelRound(BaseCollectSameUntilThresholdRoundTest, SmpcRou
 
     def test_split_vote_is_no_majority(self) -> None:
         """Two against two can never reach the quorum of three."""
-        test_round = UpdateGlobalModelRound(synchronized_data=self.synchronized_data, context=MagicMock())
+        test_round = GlobalModelVoteRound(synchronized_data=self.synchronized_data, context=MagicMock())
         for index, sender in enumerate(sorted(self.participants)):
             digest = DIGEST if index % 2 else "cd" * 32
-            test_round.process_payload(UpdateGlobalModelPayload(sender, global_model_digest=digest, global_round=1))
+            test_round.process_payload(GlobalModelVotePayload(sender, global_model_digest=digest, global_round=1))
         result = test_round.end_block()
         assert result is not None and result[1] == Event.NO_MAJORITY
 
@@ -187,10 +187,10 @@ class TestIncompleteUpdates(SmpcRoundTest):
             },
             cross_period_persisted_keys=PERSISTED_KEYS,
         )
-        key_generation = KeyGenerationRound(synchronized_data=SynchronizedData(db), context=MagicMock())
+        key_generation = KeyExchangeRound(synchronized_data=SynchronizedData(db), context=MagicMock())
         for sender in participants:
-            key_generation.process_payload(KeyGenerationPayload(sender, box_public_key="00" * 32))
-        result = self.end_after_confirmations(key_generation, KeyGenerationRound.required_block_confirmations + 1)
+            key_generation.process_payload(KeyExchangePayload(sender, box_public_key="00" * 32))
+        result = self.end_after_confirmations(key_generation, KeyExchangeRound.required_block_confirmations + 1)
         assert result is not None
         data = cast_data(result[0])
         assert not data.previous_update_incomplete
