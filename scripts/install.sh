@@ -41,7 +41,7 @@ done
 mkdir -p "$GOBIN"
 cd "$REPO_ROOT"
 
-# --- Python: .venv + requirements.txt ---------------------------------------------------------
+# --- Python: .venv + requirements.txt, pinned by constraints.txt (pip freeze of a working install) ---------------------------------------------------------
 step_python() {
   if ! "$VENV_DIR/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
     command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON=/path/to/python3.11)"
@@ -49,13 +49,14 @@ step_python() {
     "$PYTHON" -m venv --clear "$VENV_DIR"
   fi
   local stamp="$VENV_DIR/.requirements.sha256" want
-  want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+  want="$(cat requirements.txt constraints.txt | sha256sum | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    log "python: requirements.txt unchanged since last install (sha256 ${want:0:12}), skipping pip"
+    log "python: requirements.txt and constraints.txt unchanged since last install (sha256 ${want:0:12}), skipping pip"
     return
   fi
-  log "python: pip install -r requirements.txt into .venv"
-  "$VENV_DIR/bin/python" -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt
+  log "python: pip install -r requirements.txt -c constraints.txt into .venv"
+  "$VENV_DIR/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
+    -r requirements.txt -c constraints.txt
   echo "$want" >"$stamp"
 }
 

@@ -74,10 +74,14 @@ def run_checked(args: List[str], cwd: Path, env: Optional[Dict[str, str]] = None
 
 @dataclass
 class LocalService:
-    """A 4-agent service laid out under `run_dir`; start(), then stop() (also on Ctrl-C)."""
+    """A 4-agent service laid out under `run_dir`; start(), then stop() (also on Ctrl-C).
+
+    skill_overrides set skill params (by upper-case name) for every agent, agent_overrides per agent index.
+    """
 
     run_dir: Path
     skill_overrides: Dict[str, str] = field(default_factory=dict)
+    agent_overrides: Dict[int, Dict[str, str]] = field(default_factory=dict)
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -202,6 +206,7 @@ class LocalService:
             "SETUP_ALL_PARTICIPANTS": json.dumps(participants),
             "RUN_DIR": str(self.run_dir / "agents"),
             **self.skill_overrides,
+            **self.agent_overrides.get(index, {}),
         }
         env = dict(os.environ)
         env.update({SKILL_ENV_PREFIX + key: value for key, value in overrides.items()})
@@ -243,9 +248,9 @@ class LocalService:
             args, cwd=cwd, env=env, stdout=console, stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def stop_process(self, name: str) -> None:
-        """Stop one process group (e.g. to take an agent offline)."""
-        self._stop_groups([name])
+    def take_offline(self, index: int) -> None:
+        """Stop agent `index` and its Tendermint node (a node exits anyway when its agent is gone)."""
+        self._stop_groups([f"agent_{index}", f"node_{index}"])
 
     def stop(self) -> None:
         """Stop everything started."""
@@ -264,6 +269,10 @@ class LocalService:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+    def agent_output(self, index: int) -> Path:
+        """Agent `index`'s own output folder (records, global models, audit files)."""
+        return self.run_dir / "agents" / self.addresses()[index]
 
     def current_rounds(self) -> Dict[str, Optional[str]]:
         """The last round each agent entered, read from its log ('round @ period')."""
