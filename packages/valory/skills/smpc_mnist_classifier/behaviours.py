@@ -396,6 +396,7 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
 
     def async_act(self) -> Generator:
         """Fetch and check every submitted ciphertext, aggregate the valid ones, vote."""
+        self.private.aggregate = None
         joint_key = self.private.joint_key
         if joint_key is None:
             yield from self.sit_out("this agent holds no joint key")
@@ -431,13 +432,21 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
                     raise ckks.ForeignDataError("it is encrypted under another key")
                 if update.length != learning.PARAMETER_COUNT:
                     raise ckks.InvalidInputError(f"it has {update.length} values, the model {learning.PARAMETER_COUNT}")
-                if submission.sample_count < 1:
-                    raise ckks.InvalidInputError(f"its sample count {submission.sample_count} is not positive")
+                if update.total_weight != 1:
+                    raise ckks.InvalidInputError("it is already an aggregate, not one fresh update")
+                if not 1 <= submission.sample_count <= self._max_sample_count():
+                    raise ckks.InvalidInputError(
+                        f"its sample count {submission.sample_count} is outside 1..{self._max_sample_count()}"
+                    )
             except INPUT_ERRORS as error:
                 self.context.logger.error(f"Excluding {what}: {error}")
                 continue
             valid[sender] = update
         return valid
+
+    def _max_sample_count(self) -> int:
+        """The largest weight one update may claim so that the sum of all weights stays decodable."""
+        return ckks.DEFAULT_PARAMETERS.max_total_weight // len(self.synchronized_data.key_holders)
 
 
 class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
@@ -500,8 +509,8 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
         if aggregate is None or joint_key is None or global_model is None:
             self.context.logger.warning("Rejecting: this agent holds no agreed average to decrypt")
             return None
-        shares = yield from self._shares()
         decryptor_set = [self.party_index(decryptor) for decryptor in self.synchronized_data.decryptors]
+        shares = yield from self._shares(aggregate, joint_key, decryptor_set)
         try:
             result = ckks.combine_decryption_shares(aggregate, shares, decryptor_set, joint_key)
             average = learning.check_parameter_vector(result.values)
@@ -514,8 +523,10 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
         candidate = learning.apply_update(global_model, average)
         return candidate if self._passes_checks(candidate, global_model) else None
 
-    def _shares(self) -> Generator[None, None, List[ckks.DecryptionShare]]:
-        """Every published share that fetches and parses (the combiner checks the rest)."""
+    def _shares(
+        self, aggregate: ckks.EncryptedVector, joint_key: ckks.JointPublicKey, decryptor_set: List[int]
+    ) -> Generator[None, None, List[ckks.DecryptionShare]]:
+        """Every decryptor's shares that fetch, parse and fit this average: one decryptor cannot veto."""
         shares: List[ckks.DecryptionShare] = []
         for sender, published in sorted(self.synchronized_data.decryption_shares.items()):
             what = f"the decryption shares of {sender}"
@@ -524,13 +535,32 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
                 continue
             try:
                 parsed = [ckks.DecryptionShare.from_bytes(entry) for entry in unpack_bundle(blob).values()]
-                if any(share.party_index != self.party_index(sender) for share in parsed):
-                    raise ckks.ForeignShareError("they carry another party's index")
+                self._check_shares(parsed, self.party_index(sender), aggregate, joint_key, decryptor_set)
             except INPUT_ERRORS as error:
                 self.context.logger.error(f"Excluding {what}: {error}")
                 continue
             shares.extend(parsed)
         return shares
+
+    @staticmethod
+    def _check_shares(
+        shares: List[ckks.DecryptionShare],
+        party: int,
+        aggregate: ckks.EncryptedVector,
+        joint_key: ckks.JointPublicKey,
+        decryptor_set: List[int],
+    ) -> None:
+        """One party's shares: its own index, this ciphertext and key, distinct subsets of the decryptor set."""
+        subsets = [share.subset for share in shares]
+        if len(set(subsets)) != len(subsets):
+            raise ckks.DuplicateShareError("they repeat a subset")
+        for share in shares:
+            if share.party_index != party:
+                raise ckks.ForeignShareError(f"they carry the index of party {share.party_index}")
+            if share.ciphertext_digest != aggregate.digest or share.public_key_digest != joint_key.digest:
+                raise ckks.ForeignShareError("they belong to another ciphertext or key")
+            if not set(share.subset) <= set(decryptor_set):
+                raise ckks.ForeignShareError(f"subset {share.subset} is outside the decryptor set")
 
     def _passes_checks(self, candidate: learning.MnistCnn, global_model: learning.MnistCnn) -> bool:
         """Accuracy on this agent's own validation split may not drop by more than the margin."""

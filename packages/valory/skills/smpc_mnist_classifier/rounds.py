@@ -41,6 +41,7 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import (
 # Placeholder timeouts: SharedState.setup overrides each of them from the skill params.
 DEFAULT_TIMEOUT_SECONDS = 60.0
 NO_GLOBAL_MODEL = ""
+BOX_PUBLIC_KEY_BYTES = 32  # Curve25519
 # Blocks a collection round waits after reaching its threshold, so that late agents still count.
 LATE_PAYLOAD_BLOCKS = 3
 
@@ -165,12 +166,10 @@ class SynchronizedData(BaseSynchronizedData):
         return self.period_count > 0 and self.last_accepted_period != self.period_count - 1
 
 
-class KeyHolderCollectionRound(CollectDifferentUntilThresholdRound, ABC):
-    """Collects one payload per agent; only `eligible` agents may send one."""
+class EligibleSendersMixin:  # pylint: disable=too-few-public-methods
+    """Only `eligible` agents may send a payload (checked at check_tx and deliver_tx)."""
 
-    synchronized_data_class = SynchronizedData
-    done_event = Event.DONE
-    required_block_confirmations = LATE_PAYLOAD_BLOCKS
+    synchronized_data: BaseSynchronizedData
 
     def eligible(self) -> List[str]:
         """Who may send a payload in this round (default: the key holders of this epoch)."""
@@ -178,9 +177,17 @@ class KeyHolderCollectionRound(CollectDifferentUntilThresholdRound, ABC):
 
     def check_payload(self, payload: BaseTxPayload) -> None:
         """Refuse a payload from an agent that is not eligible in this round."""
-        super().check_payload(payload)
+        super().check_payload(payload)  # type: ignore[misc]
         if payload.sender not in self.eligible():
             raise TransactionNotValidError(f"{payload.sender} may not send a {type(payload).__name__} now")
+
+
+class KeyHolderCollectionRound(EligibleSendersMixin, CollectDifferentUntilThresholdRound, ABC):
+    """Collects one payload per eligible agent, then waits a few blocks for late ones."""
+
+    synchronized_data_class = SynchronizedData
+    done_event = Event.DONE
+    required_block_confirmations = LATE_PAYLOAD_BLOCKS
 
 
 class KeyExchangeRound(CollectDifferentUntilThresholdRound):
@@ -191,6 +198,18 @@ class KeyExchangeRound(CollectDifferentUntilThresholdRound):
     done_event = Event.DONE
     collection_key = get_name(SynchronizedData.key_exchange)
     required_block_confirmations = LATE_PAYLOAD_BLOCKS
+
+    def check_payload(self, payload: KeyExchangePayload) -> None:  # type: ignore[override]
+        """Refuse anything but a 32-byte hex key: one bad key would stall every agent's key sharing."""
+        super().check_payload(payload)
+        try:
+            key = bytes.fromhex(payload.box_public_key)
+        except ValueError as error:
+            raise TransactionNotValidError(f"box public key of {payload.sender} is not hex") from error
+        if len(key) != BOX_PUBLIC_KEY_BYTES:
+            raise TransactionNotValidError(
+                f"box public key of {payload.sender} has {len(key)} bytes, not {BOX_PUBLIC_KEY_BYTES}"
+            )
 
 
 class KeySharingRound(KeyHolderCollectionRound):
@@ -205,7 +224,7 @@ class KeySharingRound(KeyHolderCollectionRound):
         return len(self.collection) == len(self.eligible())
 
 
-class JointKeyRound(CollectSameUntilThresholdRound):
+class JointKeyRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
     """Key holders vote on the joint public key they each combined; agreement starts training."""
 
     payload_class = JointKeyPayload
@@ -254,7 +273,7 @@ class SubmitUpdateRound(KeyHolderCollectionRound):
         return sorted(cast(SynchronizedData, self.synchronized_data).training_reports)
 
 
-class AggregationRound(CollectSameUntilThresholdRound):
+class AggregationRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
     """Agents vote on the encrypted average of the valid updates and on which updates it includes."""
 
     payload_class = AggregationPayload

@@ -427,9 +427,22 @@ class TestSubmitUpdateRound(SmpcRoundTest):
 
 
 class TestAggregationRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest):
-    """Agents agree on the encrypted average and the updates it includes."""
+    """Key holders agree on the encrypted average and the updates it includes."""
 
     INCLUDED = "agent_0,agent_1,agent_2"
+
+    def setup_method(self) -> None:
+        """Every participant holds key material: only key holders may vote on the average."""
+        super().setup_method()
+        self.synchronized_data = self.with_key_holders(self.agents)
+
+    def test_an_agent_without_key_material_may_not_vote(self) -> None:
+        """A vote from outside the key epoch is not valid."""
+        self.synchronized_data = self.with_key_holders(self.agents[:3])
+        test_round = AggregationRound(synchronized_data=self.synchronized_data, context=MagicMock())
+        outsider = AggregationPayload(self.agents[3], aggregate_digest=AGGREGATE, included_updates=self.INCLUDED)
+        with pytest.raises(TransactionNotValidError, match="may not send"):
+            test_round.check_payload(outsider)
 
     def votes(self, values: Sequence[Tuple[Optional[str], Optional[str]]]) -> Dict[str, AggregationPayload]:
         """Agent i votes values[i] = (aggregate digest, included updates)."""
