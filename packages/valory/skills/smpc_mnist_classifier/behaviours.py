@@ -186,16 +186,22 @@ class KeySharingBehaviour(SmpcMnistBaseBehaviour):
         if self.me not in holders or self.private.box_key is None:
             yield from self.sit_out("this agent holds no key material in this epoch")
             return
-        party = ckks.KeyGenerationParty(
-            self.party_index(self.me),
-            len(holders),
-            self.params.decryption_threshold,
-            self.crs_seed(),
-            box_key=self.private.box_key,
-        )
+        try:
+            party = ckks.KeyGenerationParty(
+                self.party_index(self.me),
+                len(holders),
+                self.params.decryption_threshold,
+                self.crs_seed(),
+                box_key=self.private.box_key,
+            )
+            public_blob = party.public_key_share().to_bytes()
+            sealed_blob = pack_bundle(party.encrypted_sub_shares(self.box_public_keys()))
+        except INPUT_ERRORS as error:
+            yield from self.sit_out(f"no key shares for this roster: {error}")
+            return
         self.private.key_party = party
-        public_share = yield from self.store_blob("public_key_share", party.public_key_share().to_bytes())
-        sealed = yield from self.store_blob("sub_shares", pack_bundle(party.encrypted_sub_shares(self.box_public_keys())))
+        public_share = yield from self.store_blob("public_key_share", public_blob)
+        sealed = yield from self.store_blob("sub_shares", sealed_blob)
         if public_share is None or sealed is None:
             yield from self.sit_out("IPFS did not store the key shares")
             return
@@ -362,8 +368,12 @@ class SubmitUpdateBehaviour(SmpcMnistBaseBehaviour):
             return
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
             update = learning.model_update(local, cast(learning.MnistCnn, self.private.global_model))
+            try:
+                blob = self._ciphertext(update, joint_key)
+            except INPUT_ERRORS as error:  # e.g. a diverged model's NaN or overflowing update
+                yield from self.sit_out(f"this agent's update cannot be encrypted: {error}")
+                return
             self._audit(update)
-            blob = self._ciphertext(update, joint_key)
         stored = yield from self.store_blob("encrypted_update", blob)
         if stored is None:
             yield from self.sit_out("IPFS did not store the encrypted update")
@@ -406,8 +416,8 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
         if len(valid) < self.params.min_updates:
             self.context.logger.warning(f"Only {len(valid)} valid updates, {self.params.min_updates} needed")
         else:
+            submitted = self.synchronized_data.submitted_updates
             with self.context.benchmark_tool.measure(self.behaviour_id).local():
-                submitted = self.synchronized_data.submitted_updates
                 aggregate = ckks.aggregate_encrypted(
                     list(valid.values()), weights=[submitted[sender].sample_count for sender in valid]
                 )
@@ -467,9 +477,12 @@ class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
         stored = self.private.published_shares.get(data.aggregate_digest)
         if stored is None:
             decryptor_set = [self.party_index(decryptor) for decryptor in data.decryptors]
-            with self.context.benchmark_tool.measure(self.behaviour_id).local():
+            try:
                 shares = key_share.decryption_shares(aggregate, decryptor_set)
-                blob = pack_bundle({number: self._wire(share) for number, share in enumerate(shares)})
+            except INPUT_ERRORS as error:
+                yield from self.sit_out(f"no decryption shares: {error}")
+                return
+            blob = pack_bundle({number: self._wire(share) for number, share in enumerate(shares)})
             stored = yield from self.store_blob("decryption_shares", blob)
             if stored is None:
                 yield from self.sit_out("IPFS did not store the decryption shares")

@@ -18,6 +18,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+import torch
 from _pytest.logging import LogCaptureFixture
 from _pytest.monkeypatch import MonkeyPatch
 from nacl.public import PrivateKey
@@ -486,6 +487,22 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         update = ckks.EncryptedVector.from_bytes(blob)
         assert update.public_key_digest == epoch.joint_key.digest
         assert (update.length, update.total_weight) == (learning.PARAMETER_COUNT, 1)
+
+    def test_submit_update_sits_out_when_the_update_has_nan(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
+        """A diverged local model (NaN weights) is not encrypted or sent; the agent keeps running."""
+        global_model = learning.build_model(1)
+        self.private.global_model = global_model
+        diverged = learning.build_model(1)
+        with torch.no_grad():
+            next(diverged.parameters()).fill_(float("nan"))
+        self.private.local_model = diverged
+        self.private.joint_key = epoch.joint_key
+        report = TrainingPayload(ME, local_model_digest="aa" * 32, sample_count=100)
+        data = self.data(**self.keyed(epoch), training_reports=serialized([report]))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(SubmitUpdateBehaviour, data, Event.DONE, AggregationBehaviour)
+        assert payload is None and not self.ipfs.stored
+        assert "this agent's update cannot be encrypted" in caplog.text
 
 
 # ------------------------------------------------------------------------------------- aggregation
