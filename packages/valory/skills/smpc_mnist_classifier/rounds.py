@@ -419,9 +419,9 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
     Final states: {FinishedUpdateGlobalModelRound}
 
     Timeouts:
-        update timeout: 60.0
-        training timeout: 60.0
         key generation timeout: 60.0
+        training timeout: 60.0
+        update timeout: 60.0
     """
 
     initial_round_cls: AppState = KeyExchangeRound
