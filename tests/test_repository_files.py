@@ -5,7 +5,9 @@ import tomllib
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)(\[(?P<extras>[^\]]+)\])?(?P<spec>.*)$")
+REQUIREMENT = re.compile(
+    r"^(?P<name>[A-Za-z0-9_.-]+)(\[(?P<extras>[^\]]+)\])?(?P<spec>.*)$"
+)
 
 
 def normalise(name: str) -> str:
@@ -20,7 +22,9 @@ def requirements() -> dict:
         if line.strip() and not line.startswith("#"):
             match = REQUIREMENT.match(line.strip())
             assert match, line
-            extras = sorted((match["extras"] or "").split(",")) if match["extras"] else []
+            extras = (
+                sorted((match["extras"] or "").split(",")) if match["extras"] else []
+            )
             parsed[normalise(match["name"])] = (match["spec"].strip() or "*", extras)
     return parsed
 
@@ -30,7 +34,11 @@ def pipfile_packages() -> dict:
     packages = tomllib.loads((REPO_ROOT / "Pipfile").read_text())["packages"]
     parsed = {}
     for name, spec in packages.items():
-        version, extras = (spec, []) if isinstance(spec, str) else (spec["version"], sorted(spec.get("extras", [])))
+        version, extras = (
+            (spec, [])
+            if isinstance(spec, str)
+            else (spec["version"], sorted(spec.get("extras", [])))
+        )
         parsed[normalise(name)] = (version, extras)
     return parsed
 
@@ -43,5 +51,7 @@ def test_pipfile_lists_the_requirements() -> None:
 def test_root_agent_config_is_the_packaged_one() -> None:
     """aea-config.yaml at the root is the packaged agent's configuration."""
     root_config = REPO_ROOT / "aea-config.yaml"
-    packaged = REPO_ROOT / "packages" / "valory" / "agents" / "smpc_mnist" / "aea-config.yaml"
+    packaged = (
+        REPO_ROOT / "packages" / "valory" / "agents" / "smpc_mnist" / "aea-config.yaml"
+    )
     assert root_config.read_text() == packaged.read_text()

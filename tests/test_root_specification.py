@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Dict, Set, Tuple
 
 import yaml
-
 from packages.valory.skills.registration_abci.rounds import (
     FinishedRegistrationRound,
     RegistrationRound,
@@ -16,7 +15,9 @@ from packages.valory.skills.reset_pause_abci.rounds import (
     FinishedResetAndPauseRound,
     ResetAndPauseRound,
 )
-from packages.valory.skills.smpc_mnist_classifier.composition import SmpcMnistServiceAbciApp
+from packages.valory.skills.smpc_mnist_classifier.composition import (
+    SmpcMnistServiceAbciApp,
+)
 from packages.valory.skills.smpc_mnist_classifier.rounds import (
     AggregationRound,
     DecryptionShareRound,
@@ -64,7 +65,9 @@ def root_transitions() -> Dict[Tuple[str, str], str]:
 
 def root_alphabet() -> Set[Event]:
     """The root spec's events, as this app's events (other apps' events are internal even if named alike)."""
-    return {Event[name] for name in yaml.safe_load(ROOT_SPEC.read_text())["alphabet_in"]}
+    return {
+        Event[name] for name in yaml.safe_load(ROOT_SPEC.read_text())["alphabet_in"]
+    }
 
 
 def exits_after(round_cls: type, abstract_state: str, alphabet: Set[Event]) -> Set[str]:
@@ -98,12 +101,18 @@ def test_root_events_lead_where_the_root_spec_says() -> None:
             if event not in alphabet:
                 continue
             expected = transitions.get((state, event.name))
-            assert expected is not None, f"{round_cls.__name__} emits {event.name}, not allowed in {state}"
+            assert (
+                expected is not None
+            ), f"{round_cls.__name__} emits {event.name}, not allowed in {state}"
             assert exits_after(target, state, alphabet) | (
                 {ABSTRACT_STATE_OF[target]} - {state}
-            ) == {expected}, f"{round_cls.__name__} --{event.name}--> must reach {expected}"
+            ) == {
+                expected
+            }, f"{round_cls.__name__} --{event.name}--> must reach {expected}"
             realised.add((state, event.name))
-    assert realised == set(transitions), f"root transitions never realised: {set(transitions) - realised}"
+    assert realised == set(
+        transitions
+    ), f"root transitions never realised: {set(transitions) - realised}"
 
 
 def test_internal_events_only_complete_a_root_transition() -> None:
@@ -111,10 +120,14 @@ def test_internal_events_only_complete_a_root_transition() -> None:
     transitions, alphabet = root_transitions(), root_alphabet()
     for round_cls, events in SmpcMnistServiceAbciApp.transition_function.items():
         state = ABSTRACT_STATE_OF[round_cls]
-        allowed = {target for (source, _event), target in transitions.items() if source == state}
+        allowed = {
+            target
+            for (source, _event), target in transitions.items()
+            if source == state
+        }
         for event, target in events.items():
             if event in alphabet or ABSTRACT_STATE_OF[target] == state:
                 continue
-            assert ABSTRACT_STATE_OF[target] in allowed, (
-                f"{round_cls.__name__} --{event.name}--> {target.__name__} has no root transition"
-            )
+            assert (
+                ABSTRACT_STATE_OF[target] in allowed
+            ), f"{round_cls.__name__} --{event.name}--> {target.__name__} has no root transition"

@@ -20,7 +20,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 from local_service import NUMBER_OF_AGENTS, LocalService  # noqa: E402
-
 from packages.valory.skills.smpc_mnist_classifier import learning  # noqa: E402
 
 CYCLE = ["training_round", "submit_update_round"]
@@ -34,17 +33,24 @@ def cycles_completed(rounds: List[str]) -> int:
     """How many Training -> UpdateGlobalModel -> Training passes follow key generation."""
     if "key_exchange_round" not in rounds:
         return 0
-    visits = [name for name in rounds[rounds.index("key_exchange_round") :] if name in CYCLE]
+    visits = [
+        name for name in rounds[rounds.index("key_exchange_round") :] if name in CYCLE
+    ]
     return sum(
         1
         for before, update, after in zip(visits, visits[1:], visits[2:])
-        if (before, update, after) == ("training_round", "submit_update_round", "training_round")
+        if (before, update, after)
+        == ("training_round", "submit_update_round", "training_round")
     )
 
 
 def tail(path: Path, lines: int = 40) -> str:
     """The end of a log, to show why a process died."""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+    return (
+        "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        if path.exists()
+        else ""
+    )
 
 
 def record_path(service: LocalService, agent: int, global_round: int) -> Path:
@@ -56,23 +62,41 @@ def wait_for(service: LocalService, condition: Callable[[], bool], what: str) ->
     """Poll until `condition` holds; fail with the logs of any process that died, or at the deadline."""
     deadline = time.monotonic() + ROUNDS_DEADLINE_SECONDS
     while not condition():
-        dead = [name for name, process in service.processes.items() if process.poll() is not None]
-        assert not dead, f"{dead} died:\n" + "\n".join(tail(service.console_path(name)) for name in dead)
-        assert time.monotonic() < deadline, f"timed out waiting for {what}; logs in {service.run_dir}"
+        dead = [
+            name
+            for name, process in service.processes.items()
+            if process.poll() is not None
+        ]
+        assert not dead, f"{dead} died:\n" + "\n".join(
+            tail(service.console_path(name)) for name in dead
+        )
+        assert (
+            time.monotonic() < deadline
+        ), f"timed out waiting for {what}; logs in {service.run_dir}"
         time.sleep(POLL_SECONDS)
 
 
-def rounds_recorded(service: LocalService, agents: Iterable[int], global_round: int) -> Callable[[], bool]:
+def rounds_recorded(
+    service: LocalService, agents: Iterable[int], global_round: int
+) -> Callable[[], bool]:
     """A condition: every agent in `agents` recorded global round `global_round`."""
-    return lambda: all(record_path(service, agent, global_round).exists() for agent in agents)
+    return lambda: all(
+        record_path(service, agent, global_round).exists() for agent in agents
+    )
 
 
-def expected_global_model(service: LocalService, record: Dict, previous: np.ndarray) -> np.ndarray:
+def expected_global_model(
+    service: LocalService, record: Dict, previous: np.ndarray
+) -> np.ndarray:
     """Plaintext FedAvg of the audited local updates of the included agents, applied to the previous model."""
     agents = service.addresses()
     updates, counts = [], []
     for sender, included in record["included_updates"].items():
-        audit = service.agent_output(agents.index(sender)) / "audit" / f"period_{record['period']:04d}.npy"
+        audit = (
+            service.agent_output(agents.index(sender))
+            / "audit"
+            / f"period_{record['period']:04d}.npy"
+        )
         updates.append(np.load(audit))
         counts.append(included["sample_count"])
     return previous + learning.fedavg_vectors(updates, counts)
@@ -80,56 +104,90 @@ def expected_global_model(service: LocalService, record: Dict, previous: np.ndar
 
 def test_cycles_completed_counts_whole_cycles() -> None:
     """Training, update, training is one cycle; two need a third training."""
-    one = ["registration_startup_round", "key_exchange_round", "training_round", "submit_update_round",
-           "aggregation_round", "reset_and_pause_round", "training_round"]
+    one = [
+        "registration_startup_round",
+        "key_exchange_round",
+        "training_round",
+        "submit_update_round",
+        "aggregation_round",
+        "reset_and_pause_round",
+        "training_round",
+    ]
     assert cycles_completed(one) == 1
     assert cycles_completed(one + ["submit_update_round", "training_round"]) == 2
-    assert cycles_completed(["training_round", "submit_update_round", "training_round"]) == 0
+    assert (
+        cycles_completed(["training_round", "submit_update_round", "training_round"])
+        == 0
+    )
 
 
 @pytest.mark.e2e
-def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(tmp_path: Path) -> None:
+def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
+    tmp_path: Path,
+) -> None:
     """3 global rounds: FedAvg-exact, accuracy rising, the third one without the killed agent_3."""
-    service = LocalService(tmp_path / "run", skill_overrides={"AUDIT_LOCAL_UPDATES": "true"})
+    service = LocalService(
+        tmp_path / "run", skill_overrides={"AUDIT_LOCAL_UPDATES": "true"}
+    )
     service.prepare()
     try:
         service.start()
-        wait_for(service, rounds_recorded(service, range(NUMBER_OF_AGENTS), 2), "2 accepted rounds")
+        wait_for(
+            service,
+            rounds_recorded(service, range(NUMBER_OF_AGENTS), 2),
+            "2 accepted rounds",
+        )
         service.take_offline(3)
-        wait_for(service, rounds_recorded(service, range(3), 3), "a round without agent_3")
+        wait_for(
+            service, rounds_recorded(service, range(3), 3), "a round without agent_3"
+        )
     finally:
         service.stop()
     assert service.processes == {}
     for agent in range(NUMBER_OF_AGENTS):
-        assert cycles_completed(list(service.rounds_entered(agent))) >= 2, f"agent_{agent} did not cycle twice"
+        assert (
+            cycles_completed(list(service.rounds_entered(agent))) >= 2
+        ), f"agent_{agent} did not cycle twice"
     for agent in range(3):
         previous = learning.flatten_model(learning.build_model(MODEL_SEED))
         accuracies = []
         for global_round in (1, 2, 3):
             record = json.loads(record_path(service, agent, global_round).read_text())
-            model_file = service.agent_output(agent) / "models" / f"round_{global_round:04d}.pt"
+            model_file = (
+                service.agent_output(agent) / "models" / f"round_{global_round:04d}.pt"
+            )
             model = learning.flatten_model(learning.load_model(model_file))
             expected = expected_global_model(service, record, previous)
-            assert np.max(np.abs(model - expected)) <= FEDAVG_TOLERANCE, f"agent_{agent} round {global_round}"
+            assert (
+                np.max(np.abs(model - expected)) <= FEDAVG_TOLERANCE
+            ), f"agent_{agent} round {global_round}"
             accuracies.append(record["validation_accuracy"])
             previous = model
-        assert accuracies[-1] > accuracies[0], f"agent_{agent} accuracy did not rise: {accuracies}"
+        assert (
+            accuracies[-1] > accuracies[0]
+        ), f"agent_{agent} accuracy did not rise: {accuracies}"
         assert service.addresses()[3] not in record["included_updates"]
 
 
 @pytest.mark.e2e
-def test_bad_updates_and_shares_are_excluded_and_the_round_completes(tmp_path: Path) -> None:
+def test_bad_updates_and_shares_are_excluded_and_the_round_completes(
+    tmp_path: Path,
+) -> None:
     """agent_1 sends a malformed update, agent_2 a bad decryption share, agent_3 a wrong-size ciphertext."""
     faults = {1: "malformed_update", 2: "bad_share", 3: "wrong_size_update"}
     service = LocalService(
         tmp_path / "run",
         skill_overrides={"MIN_UPDATES": "2"},
-        agent_overrides={agent: {"FAULT_INJECTION": fault} for agent, fault in faults.items()},
+        agent_overrides={
+            agent: {"FAULT_INJECTION": fault} for agent, fault in faults.items()
+        },
     )
     service.prepare()
     try:
         service.start()
-        wait_for(service, rounds_recorded(service, [0], 1), "a round despite the faults")
+        wait_for(
+            service, rounds_recorded(service, [0], 1), "a round despite the faults"
+        )
     finally:
         service.stop()
     agents = service.addresses()
@@ -138,4 +196,7 @@ def test_bad_updates_and_shares_are_excluded_and_the_round_completes(tmp_path: P
     log = service.log_path("agent_0").read_text()
     assert f"Excluding the update of {agents[1]}" in log
     assert f"Excluding the update of {agents[3]}: it has" in log
-    assert f"Excluding the decryption shares of {agents[2]}: they do not decrypt consistently" in log
+    assert (
+        f"Excluding the decryption shares of {agents[2]}: they do not decrypt consistently"
+        in log
+    )

@@ -13,7 +13,6 @@ from typing import Any, Dict, Generator, List, Optional, Set, Tuple, Type, cast
 
 import numpy as np
 from nacl.public import PrivateKey
-
 from packages.valory.skills.abstract_round_abci.base import AbstractRound
 from packages.valory.skills.abstract_round_abci.behaviours import (
     AbstractRoundBehaviour,
@@ -71,7 +70,12 @@ MODELS_FOLDER = "models"
 AUDIT_FOLDER = "audit"
 CRS_DOMAIN = b"smpc-mnist/common-random-polynomial/v1"
 # What a behaviour may meet in data other agents produced: each is logged and that input excluded.
-INPUT_ERRORS = (ckks.ThresholdCkksError, BundleError, learning.ModelParametersError, ValueError)
+INPUT_ERRORS = (
+    ckks.ThresholdCkksError,
+    BundleError,
+    learning.ModelParametersError,
+    ValueError,
+)
 
 
 def sha256_hex(blob: bytes) -> str:
@@ -129,19 +133,27 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         yield from self.wait_until_round_end()
         self.set_done()
 
-    def store_blob(self, name: str, blob: bytes) -> Generator[None, None, Optional[Tuple[str, str]]]:
+    def store_blob(
+        self, name: str, blob: bytes
+    ) -> Generator[None, None, Optional[Tuple[str, str]]]:
         """Put a blob on IPFS; return its content id and sha256 digest."""
         cid = yield from self.send_to_ipfs(name, blob, custom_storer=serialize_blob)
         return None if cid is None else (cid, sha256_hex(blob))
 
-    def load_blob(self, cid: str, digest: str, what: str) -> Generator[None, None, Optional[bytes]]:
+    def load_blob(
+        self, cid: str, digest: str, what: str
+    ) -> Generator[None, None, Optional[bytes]]:
         """Fetch a blob from IPFS and check it against the agreed digest; None (logged) otherwise."""
         blob = yield from self.get_from_ipfs(cid, custom_loader=from_text)
         if not isinstance(blob, bytes):
-            self.context.logger.error(f"Excluding {what}: {cid} is not one base64 blob on IPFS")
+            self.context.logger.error(
+                f"Excluding {what}: {cid} is not one base64 blob on IPFS"
+            )
             return None
         if sha256_hex(blob) != digest:
-            self.context.logger.error(f"Excluding {what}: content {cid} does not match its agreed digest")
+            self.context.logger.error(
+                f"Excluding {what}: content {cid} does not match its agreed digest"
+            )
             return None
         return blob
 
@@ -155,8 +167,10 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
 
     def crs_seed(self) -> bytes:
         """Seed of the common random polynomial: bound to this epoch's roster and box keys."""
-        roster = [[holder, self.synchronized_data.key_exchange[holder].box_public_key] for holder in
-                  self.synchronized_data.key_holders]
+        roster = [
+            [holder, self.synchronized_data.key_exchange[holder].box_public_key]
+            for holder in self.synchronized_data.key_holders
+        ]
         return hashlib.sha256(CRS_DOMAIN + json.dumps(roster).encode()).digest()
 
 
@@ -171,7 +185,9 @@ class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
             self.private.start_key_epoch()
             box_key = PrivateKey.generate()
             self.private.box_key = box_key
-            payload = KeyExchangePayload(self.me, box_public_key=bytes(box_key.public_key).hex())
+            payload = KeyExchangePayload(
+                self.me, box_public_key=bytes(box_key.public_key).hex()
+            )
         yield from self.submit(payload)
 
 
@@ -195,7 +211,9 @@ class KeySharingBehaviour(SmpcMnistBaseBehaviour):
                 box_key=self.private.box_key,
             )
             public_blob = party.public_key_share().to_bytes()
-            sealed_blob = pack_bundle(party.encrypted_sub_shares(self.box_public_keys()))
+            sealed_blob = pack_bundle(
+                party.encrypted_sub_shares(self.box_public_keys())
+            )
         except INPUT_ERRORS as error:
             yield from self.sit_out(f"no key shares for this roster: {error}")
             return
@@ -237,26 +255,38 @@ class JointKeyBehaviour(SmpcMnistBaseBehaviour):
         for index, holder in enumerate(self.synchronized_data.key_holders, start=1):
             report = sharing[holder]
             public_blob = yield from self.load_blob(
-                report.public_key_share_cid, report.public_key_share_digest, f"public-key share of {holder}"
+                report.public_key_share_cid,
+                report.public_key_share_digest,
+                f"public-key share of {holder}",
             )
             sealed_blob = yield from self.load_blob(
-                report.sub_shares_cid, report.sub_shares_digest, f"sub-shares of {holder}"
+                report.sub_shares_cid,
+                report.sub_shares_digest,
+                f"sub-shares of {holder}",
             )
             if public_blob is None or sealed_blob is None:
                 return None
             try:
                 share = ckks.PublicKeyShare.from_bytes(public_blob)
                 if share.party_index != index:
-                    raise ckks.ForeignShareError(f"{holder} published the share of party {share.party_index}")
+                    raise ckks.ForeignShareError(
+                        f"{holder} published the share of party {share.party_index}"
+                    )
                 public_shares.append(share)
                 if index != party.index:
                     sealed_for_me[index] = unpack_bundle(sealed_blob)[party.index]
             except (KeyError, *INPUT_ERRORS) as error:
-                self.context.logger.error(f"Key generation fails on the shares of {holder}: {error!r}")
+                self.context.logger.error(
+                    f"Key generation fails on the shares of {holder}: {error!r}"
+                )
                 return None
         try:
-            joint_key = ckks.combine_public_key_shares(public_shares, party.threshold, self.crs_seed())
-            self.private.key_share = party.finalize(sealed_for_me, self.box_public_keys(), joint_key)
+            joint_key = ckks.combine_public_key_shares(
+                public_shares, party.threshold, self.crs_seed()
+            )
+            self.private.key_share = party.finalize(
+                sealed_for_me, self.box_public_keys(), joint_key
+            )
         except ckks.ThresholdCkksError as error:
             self.context.logger.error(f"Key generation fails: {error}")
             return None
@@ -277,21 +307,33 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
             self.context.logger.warning(
                 f"Period {self.synchronized_data.period_count - 1} ended without an accepted global model"
             )
-        if self.private.key_share is None or self.me not in self.synchronized_data.key_holders:
-            yield from self.sit_out("this agent holds no threshold key share in this epoch")
+        if (
+            self.private.key_share is None
+            or self.me not in self.synchronized_data.key_holders
+        ):
+            yield from self.sit_out(
+                "this agent holds no threshold key share in this epoch"
+            )
             return
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
             try:
                 data = self._agent_data()
-                trained = yield from self._train_in_background(self._global_model(), data.train)
+                trained = yield from self._train_in_background(
+                    self._global_model(), data.train
+                )
             except INPUT_ERRORS as error:
                 yield from self.sit_out(f"no local model this period: {error}")
                 return
             self.private.local_model = trained
             accuracy = learning.evaluate(trained, data.validation).accuracy
-            self.context.logger.info(f"Local model trained on {len(data.train)} samples: accuracy {accuracy:.4f}")
-            payload = TrainingPayload(self.me, local_model_digest=learning.model_digest(trained),
-                                      sample_count=len(data.train))
+            self.context.logger.info(
+                f"Local model trained on {len(data.train)} samples: accuracy {accuracy:.4f}"
+            )
+            payload = TrainingPayload(
+                self.me,
+                local_model_digest=learning.model_digest(trained),
+                sample_count=len(data.train),
+            )
         yield from self.submit(payload)
 
     def _adopt_accepted_model(self) -> None:
@@ -300,7 +342,10 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         if not record or record["global_round"] <= self.private.adopted_round:
             return
         candidate = self.private.candidate_model
-        if candidate is None or learning.model_digest(candidate) != record["global_model_digest"]:
+        if (
+            candidate is None
+            or learning.model_digest(candidate) != record["global_model_digest"]
+        ):
             self.context.logger.error(
                 f"Global round {record['global_round']} was accepted, but this agent does not hold that model"
             )
@@ -308,7 +353,9 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         self.private.global_model = candidate
         self.private.adopted_round = record["global_round"]
         round_name = f"round_{record['global_round']:04d}"
-        learning.save_model(candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt")
+        learning.save_model(
+            candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
+        )
         accuracy = learning.evaluate(candidate, self._agent_data().validation).accuracy
         own_record = {**record, "validation_accuracy": accuracy}
         path = self.agent_folder / RECORDS_FOLDER / f"{round_name}.json"
@@ -367,19 +414,29 @@ class SubmitUpdateBehaviour(SmpcMnistBaseBehaviour):
             yield from self.sit_out("this agent has no trained model in this period")
             return
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
-            update = learning.model_update(local, cast(learning.MnistCnn, self.private.global_model))
+            update = learning.model_update(
+                local, cast(learning.MnistCnn, self.private.global_model)
+            )
             try:
                 blob = self._ciphertext(update, joint_key)
-            except INPUT_ERRORS as error:  # e.g. a diverged model's NaN or overflowing update
-                yield from self.sit_out(f"this agent's update cannot be encrypted: {error}")
+            except (
+                INPUT_ERRORS
+            ) as error:  # e.g. a diverged model's NaN or overflowing update
+                yield from self.sit_out(
+                    f"this agent's update cannot be encrypted: {error}"
+                )
                 return
             self._audit(update)
         stored = yield from self.store_blob("encrypted_update", blob)
         if stored is None:
             yield from self.sit_out("IPFS did not store the encrypted update")
             return
-        payload = SubmitUpdatePayload(self.me, update_cid=stored[0], update_digest=stored[1],
-                                      sample_count=report.sample_count)
+        payload = SubmitUpdatePayload(
+            self.me,
+            update_cid=stored[0],
+            update_digest=stored[1],
+            sample_count=report.sample_count,
+        )
         yield from self.submit(payload)
 
     def _ciphertext(self, update: np.ndarray, joint_key: ckks.JointPublicKey) -> bytes:
@@ -394,7 +451,11 @@ class SubmitUpdateBehaviour(SmpcMnistBaseBehaviour):
     def _audit(self, update: np.ndarray) -> None:
         """Test-only audit switch: keep the plaintext update in this agent's own private folder."""
         if self.params.audit_local_updates:
-            path = self.agent_folder / AUDIT_FOLDER / f"period_{self.synchronized_data.period_count:04d}.npy"
+            path = (
+                self.agent_folder
+                / AUDIT_FOLDER
+                / f"period_{self.synchronized_data.period_count:04d}.npy"
+            )
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, update)
 
@@ -412,18 +473,26 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
             yield from self.sit_out("this agent holds no joint key")
             return
         valid = yield from self._valid_updates(joint_key)
-        payload = AggregationPayload(self.me, aggregate_digest=None, included_updates=None)
+        payload = AggregationPayload(
+            self.me, aggregate_digest=None, included_updates=None
+        )
         if len(valid) < self.params.min_updates:
-            self.context.logger.warning(f"Only {len(valid)} valid updates, {self.params.min_updates} needed")
+            self.context.logger.warning(
+                f"Only {len(valid)} valid updates, {self.params.min_updates} needed"
+            )
         else:
             submitted = self.synchronized_data.submitted_updates
             with self.context.benchmark_tool.measure(self.behaviour_id).local():
                 aggregate = ckks.aggregate_encrypted(
-                    list(valid.values()), weights=[submitted[sender].sample_count for sender in valid]
+                    list(valid.values()),
+                    weights=[submitted[sender].sample_count for sender in valid],
                 )
             self.private.aggregate = aggregate
-            payload = AggregationPayload(self.me, aggregate_digest=aggregate.digest.hex(),
-                                         included_updates=",".join(valid))
+            payload = AggregationPayload(
+                self.me,
+                aggregate_digest=aggregate.digest.hex(),
+                included_updates=",".join(valid),
+            )
         yield from self.submit(payload)
 
     def _valid_updates(
@@ -431,9 +500,13 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
     ) -> Generator[None, None, Dict[str, ckks.EncryptedVector]]:
         """The submitted updates that parse, under the joint key, with the model's length (in sender order)."""
         valid = {}
-        for sender, submission in sorted(self.synchronized_data.submitted_updates.items()):
+        for sender, submission in sorted(
+            self.synchronized_data.submitted_updates.items()
+        ):
             what = f"the update of {sender}"
-            blob = yield from self.load_blob(submission.update_cid, submission.update_digest, what)
+            blob = yield from self.load_blob(
+                submission.update_cid, submission.update_digest, what
+            )
             if blob is None:
                 continue
             try:
@@ -441,9 +514,13 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
                 if update.public_key_digest != joint_key.digest:
                     raise ckks.ForeignDataError("it is encrypted under another key")
                 if update.length != learning.PARAMETER_COUNT:
-                    raise ckks.InvalidInputError(f"it has {update.length} values, the model {learning.PARAMETER_COUNT}")
+                    raise ckks.InvalidInputError(
+                        f"it has {update.length} values, the model {learning.PARAMETER_COUNT}"
+                    )
                 if update.total_weight != 1:
-                    raise ckks.InvalidInputError("it is already an aggregate, not one fresh update")
+                    raise ckks.InvalidInputError(
+                        "it is already an aggregate, not one fresh update"
+                    )
                 if not 1 <= submission.sample_count <= self._max_sample_count():
                     raise ckks.InvalidInputError(
                         f"its sample count {submission.sample_count} is outside 1..{self._max_sample_count()}"
@@ -456,7 +533,9 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
 
     def _max_sample_count(self) -> int:
         """The largest weight one update may claim so that the sum of all weights stays decodable."""
-        return ckks.DEFAULT_PARAMETERS.max_total_weight // len(self.synchronized_data.key_holders)
+        return ckks.DEFAULT_PARAMETERS.max_total_weight // len(
+            self.synchronized_data.key_holders
+        )
 
 
 class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
@@ -476,27 +555,43 @@ class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
             return
         stored = self.private.published_shares.get(data.aggregate_digest)
         if stored is None:
-            decryptor_set = [self.party_index(decryptor) for decryptor in data.decryptors]
+            decryptor_set = [
+                self.party_index(decryptor) for decryptor in data.decryptors
+            ]
             try:
                 shares = key_share.decryption_shares(aggregate, decryptor_set)
             except INPUT_ERRORS as error:
                 yield from self.sit_out(f"no decryption shares: {error}")
                 return
-            blob = pack_bundle({number: self._wire(share) for number, share in enumerate(shares)})
+            blob = pack_bundle(
+                {number: self._wire(share) for number, share in enumerate(shares)}
+            )
             stored = yield from self.store_blob("decryption_shares", blob)
             if stored is None:
                 yield from self.sit_out("IPFS did not store the decryption shares")
                 return
             self.private.published_shares[data.aggregate_digest] = stored
-        yield from self.submit(DecryptionSharePayload(self.me, shares_cid=stored[0], shares_digest=stored[1]))
+        yield from self.submit(
+            DecryptionSharePayload(
+                self.me, shares_cid=stored[0], shares_digest=stored[1]
+            )
+        )
 
     def _wire(self, share: ckks.DecryptionShare) -> bytes:
         """A share's bytes (or, under the test-only bad-share fault, the share with random residues)."""
         if self.params.fault_injection != Fault.BAD_SHARE:
             return share.to_bytes()
-        garbage = share.residues // 2  # still below every modulus, so only decryption reveals it
-        return ckks.DecryptionShare(share.parameters, share.public_key_digest, share.ciphertext_digest,
-                                    share.party_index, share.subset, garbage).to_bytes()
+        garbage = (
+            share.residues // 2
+        )  # still below every modulus, so only decryption reveals it
+        return ckks.DecryptionShare(
+            share.parameters,
+            share.public_key_digest,
+            share.ciphertext_digest,
+            share.party_index,
+            share.subset,
+            garbage,
+        ).to_bytes()
 
 
 class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
@@ -509,10 +604,15 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
         candidate = yield from self._candidate()
         self.private.candidate_model = candidate
         if candidate is None:
-            payload = GlobalModelVotePayload(self.me, global_model_digest=None, global_round=None)
+            payload = GlobalModelVotePayload(
+                self.me, global_model_digest=None, global_round=None
+            )
         else:
-            payload = GlobalModelVotePayload(self.me, global_model_digest=learning.model_digest(candidate),
-                                             global_round=self.synchronized_data.global_round + 1)
+            payload = GlobalModelVotePayload(
+                self.me,
+                global_model_digest=learning.model_digest(candidate),
+                global_round=self.synchronized_data.global_round + 1,
+            )
         yield from self.submit(payload)
 
     def _candidate(self) -> Generator[None, None, Optional[learning.MnistCnn]]:
@@ -520,35 +620,62 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
         aggregate, joint_key = self.private.aggregate, self.private.joint_key
         global_model = self.private.global_model
         if aggregate is None or joint_key is None or global_model is None:
-            self.context.logger.warning("Rejecting: this agent holds no agreed average to decrypt")
+            self.context.logger.warning(
+                "Rejecting: this agent holds no agreed average to decrypt"
+            )
             return None
-        decryptor_set = [self.party_index(decryptor) for decryptor in self.synchronized_data.decryptors]
+        decryptor_set = [
+            self.party_index(decryptor)
+            for decryptor in self.synchronized_data.decryptors
+        ]
         shares = yield from self._shares(aggregate, joint_key, decryptor_set)
         try:
-            result = ckks.combine_decryption_shares(aggregate, shares, decryptor_set, joint_key)
+            result = ckks.combine_decryption_shares(
+                aggregate, shares, decryptor_set, joint_key
+            )
             average = learning.check_parameter_vector(result.values)
         except INPUT_ERRORS as error:
-            self.context.logger.error(f"Rejecting: the average does not decrypt: {error}")
+            self.context.logger.error(
+                f"Rejecting: the average does not decrypt: {error}"
+            )
             return None
         for party in result.bad_parties:
             holder = self.synchronized_data.key_holders[party - 1]
-            self.context.logger.error(f"Excluding the decryption shares of {holder}: they do not decrypt consistently")
+            self.context.logger.error(
+                f"Excluding the decryption shares of {holder}: they do not decrypt consistently"
+            )
         candidate = learning.apply_update(global_model, average)
         return candidate if self._passes_checks(candidate, global_model) else None
 
     def _shares(
-        self, aggregate: ckks.EncryptedVector, joint_key: ckks.JointPublicKey, decryptor_set: List[int]
+        self,
+        aggregate: ckks.EncryptedVector,
+        joint_key: ckks.JointPublicKey,
+        decryptor_set: List[int],
     ) -> Generator[None, None, List[ckks.DecryptionShare]]:
         """Every decryptor's shares that fetch, parse and fit this average: one decryptor cannot veto."""
         shares: List[ckks.DecryptionShare] = []
-        for sender, published in sorted(self.synchronized_data.decryption_shares.items()):
+        for sender, published in sorted(
+            self.synchronized_data.decryption_shares.items()
+        ):
             what = f"the decryption shares of {sender}"
-            blob = yield from self.load_blob(published.shares_cid, published.shares_digest, what)
+            blob = yield from self.load_blob(
+                published.shares_cid, published.shares_digest, what
+            )
             if blob is None:
                 continue
             try:
-                parsed = [ckks.DecryptionShare.from_bytes(entry) for entry in unpack_bundle(blob).values()]
-                self._check_shares(parsed, self.party_index(sender), aggregate, joint_key, decryptor_set)
+                parsed = [
+                    ckks.DecryptionShare.from_bytes(entry)
+                    for entry in unpack_bundle(blob).values()
+                ]
+                self._check_shares(
+                    parsed,
+                    self.party_index(sender),
+                    aggregate,
+                    joint_key,
+                    decryptor_set,
+                )
             except INPUT_ERRORS as error:
                 self.context.logger.error(f"Excluding {what}: {error}")
                 continue
@@ -569,20 +696,33 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
             raise ckks.DuplicateShareError("they repeat a subset")
         for share in shares:
             if share.party_index != party:
-                raise ckks.ForeignShareError(f"they carry the index of party {share.party_index}")
-            if share.ciphertext_digest != aggregate.digest or share.public_key_digest != joint_key.digest:
+                raise ckks.ForeignShareError(
+                    f"they carry the index of party {share.party_index}"
+                )
+            if (
+                share.ciphertext_digest != aggregate.digest
+                or share.public_key_digest != joint_key.digest
+            ):
                 raise ckks.ForeignShareError("they belong to another ciphertext or key")
             if not set(share.subset) <= set(decryptor_set):
-                raise ckks.ForeignShareError(f"subset {share.subset} is outside the decryptor set")
+                raise ckks.ForeignShareError(
+                    f"subset {share.subset} is outside the decryptor set"
+                )
 
-    def _passes_checks(self, candidate: learning.MnistCnn, global_model: learning.MnistCnn) -> bool:
+    def _passes_checks(
+        self, candidate: learning.MnistCnn, global_model: learning.MnistCnn
+    ) -> bool:
         """Accuracy on this agent's own validation split may not drop by more than the margin."""
         validation = cast(learning.AgentData, self.private.data).validation
         before = learning.evaluate(global_model, validation).accuracy
         after = learning.evaluate(candidate, validation).accuracy
-        self.context.logger.info(f"Candidate global model: accuracy {before:.4f} -> {after:.4f}")
+        self.context.logger.info(
+            f"Candidate global model: accuracy {before:.4f} -> {after:.4f}"
+        )
         if after < before - self.params.accuracy_margin:
-            self.context.logger.warning(f"Rejecting: accuracy drops by more than {self.params.accuracy_margin}")
+            self.context.logger.warning(
+                f"Rejecting: accuracy drops by more than {self.params.accuracy_margin}"
+            )
             return False
         return True
 

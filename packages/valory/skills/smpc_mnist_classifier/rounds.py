@@ -20,8 +20,8 @@ from packages.valory.skills.abstract_round_abci.base import (
     BaseSynchronizedData,
     BaseTxPayload,
     CollectDifferentUntilThresholdRound,
-    CollectSameUntilThresholdRound,
     CollectionRound,
+    CollectSameUntilThresholdRound,
     DegenerateRound,
     DeserializedCollection,
     TransactionNotValidError,
@@ -70,7 +70,10 @@ class SynchronizedData(BaseSynchronizedData):
     @property
     def key_exchange(self) -> Mapping[str, KeyExchangePayload]:
         """Each key holder's box public key, by agent address."""
-        return cast(Mapping[str, KeyExchangePayload], self._collection(get_name(SynchronizedData.key_exchange)))
+        return cast(
+            Mapping[str, KeyExchangePayload],
+            self._collection(get_name(SynchronizedData.key_exchange)),
+        )
 
     @property
     def key_holders(self) -> List[str]:
@@ -80,42 +83,63 @@ class SynchronizedData(BaseSynchronizedData):
     @property
     def key_sharing(self) -> Mapping[str, KeySharingPayload]:
         """Each key holder's public-key share and encrypted sub-shares (content ids and digests)."""
-        return cast(Mapping[str, KeySharingPayload], self._collection(get_name(SynchronizedData.key_sharing)))
+        return cast(
+            Mapping[str, KeySharingPayload],
+            self._collection(get_name(SynchronizedData.key_sharing)),
+        )
 
     @property
     def joint_key_votes(self) -> Mapping[str, JointKeyPayload]:
         """Every key holder's vote on the joint public key."""
-        return cast(Mapping[str, JointKeyPayload], self._collection(get_name(SynchronizedData.joint_key_votes)))
+        return cast(
+            Mapping[str, JointKeyPayload],
+            self._collection(get_name(SynchronizedData.joint_key_votes)),
+        )
 
     @property
     def joint_public_key_digest(self) -> str:
         """Digest of the joint public key all key holders agreed on."""
-        return cast(str, self.db.get(get_name(SynchronizedData.joint_public_key_digest), ""))
+        return cast(
+            str, self.db.get(get_name(SynchronizedData.joint_public_key_digest), "")
+        )
 
     @property
     def training_reports(self) -> Mapping[str, TrainingPayload]:
         """Reports of the agents whose local models are trained this period."""
-        return cast(Mapping[str, TrainingPayload], self._collection(get_name(SynchronizedData.training_reports)))
+        return cast(
+            Mapping[str, TrainingPayload],
+            self._collection(get_name(SynchronizedData.training_reports)),
+        )
 
     @property
     def submitted_updates(self) -> Mapping[str, SubmitUpdatePayload]:
         """Encrypted updates submitted this period (content ids, digests, sample counts)."""
-        return cast(Mapping[str, SubmitUpdatePayload], self._collection(get_name(SynchronizedData.submitted_updates)))
+        return cast(
+            Mapping[str, SubmitUpdatePayload],
+            self._collection(get_name(SynchronizedData.submitted_updates)),
+        )
 
     @property
     def aggregation_votes(self) -> Mapping[str, AggregationPayload]:
         """Every agent's vote on the encrypted average."""
-        return cast(Mapping[str, AggregationPayload], self._collection(get_name(SynchronizedData.aggregation_votes)))
+        return cast(
+            Mapping[str, AggregationPayload],
+            self._collection(get_name(SynchronizedData.aggregation_votes)),
+        )
 
     @property
     def aggregate_digest(self) -> str:
         """Digest of the agreed encrypted average."""
-        return cast(str, self.db.get_strict(get_name(SynchronizedData.aggregate_digest)))
+        return cast(
+            str, self.db.get_strict(get_name(SynchronizedData.aggregate_digest))
+        )
 
     @property
     def included_updates(self) -> List[str]:
         """The agents whose encrypted updates are in the agreed average (comma-separated in the db)."""
-        return cast(str, self.db.get_strict(get_name(SynchronizedData.included_updates))).split(",")
+        return cast(
+            str, self.db.get_strict(get_name(SynchronizedData.included_updates))
+        ).split(",")
 
     @property
     def decryptors(self) -> List[str]:
@@ -123,27 +147,35 @@ class SynchronizedData(BaseSynchronizedData):
         return sorted(
             sender
             for sender, vote in self.aggregation_votes.items()
-            if vote.aggregate_digest == self.aggregate_digest and sender in self.key_exchange
+            if vote.aggregate_digest == self.aggregate_digest
+            and sender in self.key_exchange
         )
 
     @property
     def decryption_shares(self) -> Mapping[str, DecryptionSharePayload]:
         """Published decryption-share bundles (content ids and digests), by decryptor."""
         return cast(
-            Mapping[str, DecryptionSharePayload], self._collection(get_name(SynchronizedData.decryption_shares))
+            Mapping[str, DecryptionSharePayload],
+            self._collection(get_name(SynchronizedData.decryption_shares)),
         )
 
     @property
     def global_model_votes(self) -> Mapping[str, GlobalModelVotePayload]:
         """The votes cast on the next global model."""
         return cast(
-            Mapping[str, GlobalModelVotePayload], self._collection(get_name(SynchronizedData.global_model_votes))
+            Mapping[str, GlobalModelVotePayload],
+            self._collection(get_name(SynchronizedData.global_model_votes)),
         )
 
     @property
     def global_model_digest(self) -> str:
         """Digest of the last accepted global model ('' before the first one)."""
-        return cast(str, self.db.get(get_name(SynchronizedData.global_model_digest), NO_GLOBAL_MODEL))
+        return cast(
+            str,
+            self.db.get(
+                get_name(SynchronizedData.global_model_digest), NO_GLOBAL_MODEL
+            ),
+        )
 
     @property
     def global_round(self) -> int:
@@ -153,17 +185,24 @@ class SynchronizedData(BaseSynchronizedData):
     @property
     def last_accepted_period(self) -> int:
         """The period in which the last global model was accepted (-1 if none)."""
-        return cast(int, self.db.get(get_name(SynchronizedData.last_accepted_period), -1))
+        return cast(
+            int, self.db.get(get_name(SynchronizedData.last_accepted_period), -1)
+        )
 
     @property
     def accepted_round_record(self) -> Dict[str, Any]:
         """What the last accepted round agreed on: round, period, digests, content ids, contributors."""
-        return cast(Dict[str, Any], self.db.get(get_name(SynchronizedData.accepted_round_record), {}))
+        return cast(
+            Dict[str, Any],
+            self.db.get(get_name(SynchronizedData.accepted_round_record), {}),
+        )
 
     @property
     def previous_update_incomplete(self) -> bool:
         """Whether the previous period ended without an accepted model (timeout or no majority)."""
-        return self.period_count > 0 and self.last_accepted_period != self.period_count - 1
+        return (
+            self.period_count > 0 and self.last_accepted_period != self.period_count - 1
+        )
 
 
 class EligibleSendersMixin:  # pylint: disable=too-few-public-methods
@@ -179,10 +218,14 @@ class EligibleSendersMixin:  # pylint: disable=too-few-public-methods
         """Refuse a payload from an agent that is not eligible in this round."""
         super().check_payload(payload)  # type: ignore[misc]
         if payload.sender not in self.eligible():
-            raise TransactionNotValidError(f"{payload.sender} may not send a {type(payload).__name__} now")
+            raise TransactionNotValidError(
+                f"{payload.sender} may not send a {type(payload).__name__} now"
+            )
 
 
-class KeyHolderCollectionRound(EligibleSendersMixin, CollectDifferentUntilThresholdRound, ABC):
+class KeyHolderCollectionRound(
+    EligibleSendersMixin, CollectDifferentUntilThresholdRound, ABC
+):
     """Collects one payload per eligible agent, then waits a few blocks for late ones."""
 
     synchronized_data_class = SynchronizedData
@@ -205,7 +248,9 @@ class KeyExchangeRound(CollectDifferentUntilThresholdRound):
         try:
             key = bytes.fromhex(payload.box_public_key)
         except ValueError as error:
-            raise TransactionNotValidError(f"box public key of {payload.sender} is not hex") from error
+            raise TransactionNotValidError(
+                f"box public key of {payload.sender} is not hex"
+            ) from error
         if len(key) != BOX_PUBLIC_KEY_BYTES:
             raise TransactionNotValidError(
                 f"box public key of {payload.sender} has {len(key)} bytes, not {BOX_PUBLIC_KEY_BYTES}"
@@ -245,10 +290,16 @@ class JointKeyRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
         persisted = synchronized_data.update(
             synchronized_data_class=SynchronizedData,
             **{
-                get_name(SynchronizedData.global_model_digest): data.global_model_digest,
+                get_name(
+                    SynchronizedData.global_model_digest
+                ): data.global_model_digest,
                 get_name(SynchronizedData.global_round): data.global_round,
-                get_name(SynchronizedData.last_accepted_period): data.last_accepted_period,
-                get_name(SynchronizedData.accepted_round_record): data.accepted_round_record,
+                get_name(
+                    SynchronizedData.last_accepted_period
+                ): data.last_accepted_period,
+                get_name(
+                    SynchronizedData.accepted_round_record
+                ): data.accepted_round_record,
             },
         )
         return persisted, event
@@ -325,7 +376,9 @@ class GlobalModelVoteRound(CollectSameUntilThresholdRound):
             synchronized_data_class=SynchronizedData,
             **{
                 get_name(SynchronizedData.last_accepted_period): period,
-                get_name(SynchronizedData.accepted_round_record): round_record(accepted, period),
+                get_name(SynchronizedData.accepted_round_record): round_record(
+                    accepted, period
+                ),
             },
         )
         return updated, event
