@@ -30,5 +30,5 @@ test: check
 run: sync
 	$(ENV) python scripts/run_service.py
 
-bench: install
-	$(ENV) python scripts/bench_ckks.py && python scripts/bench_learning.py
+bench: sync
+	$(ENV) python scripts/bench_ckks.py && python scripts/bench_learning.py && python scripts/bench_service.py
