@@ -78,6 +78,50 @@ def run_checked(
     return result.stdout
 
 
+def ipfs_multiaddr(port: int) -> str:
+    """The multiaddr of a kubo HTTP API on IPFS_API_HOST."""
+    return f"/ip4/{IPFS_API_HOST}/tcp/{port}/http"
+
+
+def ipfs_daemon_command() -> List[str]:
+    """kubo serving only its HTTP API: no peers, no network."""
+    return [tool("ipfs"), "daemon", "--offline"]
+
+
+def init_ipfs_repository(repository: Path, port: int) -> None:
+    """A kubo repository whose API listens on IPFS_API_HOST:port, with no gateway and no bootstrap peers."""
+    env = {**os.environ, "IPFS_PATH": str(repository)}
+    run_checked(
+        [tool("ipfs"), "init", "--profile", "test"], cwd=repository.parent, env=env
+    )
+    settings = {
+        "Addresses.API": json.dumps(f"/ip4/{IPFS_API_HOST}/tcp/{port}"),
+        "Addresses.Gateway": "[]",
+        "Bootstrap": "[]",
+    }
+    for key, value in settings.items():
+        run_checked(
+            [tool("ipfs"), "config", "--json", key, value],
+            cwd=repository.parent,
+            env=env,
+        )
+
+
+def wait_for_ipfs(port: int, log: Path) -> None:
+    """Wait until kubo answers on its API port."""
+    deadline = time.monotonic() + IPFS_READY_SECONDS
+    request = urllib.request.Request(
+        f"http://{IPFS_API_HOST}:{port}/api/v0/id", method="POST"
+    )
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(request, timeout=2)  # nosec
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"IPFS did not start; see {log}")
+
+
 @dataclass
 class LocalService:
     """A 4-agent service laid out under `run_dir`; start(), then stop() (also on Ctrl-C).
@@ -122,29 +166,9 @@ class LocalService:
         self._init_ipfs()
 
     def _init_ipfs(self) -> None:
-        """A kubo repository that serves its HTTP API on 127.0.0.1 only and talks to no peer."""
-        if self.ipfs_dir.exists():
-            return
-        env = {**os.environ, "IPFS_PATH": str(self.ipfs_dir)}
-        run_checked(
-            [tool("ipfs"), "init", "--profile", "test"], cwd=self.run_dir, env=env
-        )
-        for key, value in {
-            "Addresses.API": f"/ip4/{IPFS_API_HOST}/tcp/{IPFS_API_PORT}",
-            "Addresses.Gateway": "[]",
-            "Bootstrap": "[]",
-        }.items():
-            run_checked(
-                [
-                    tool("ipfs"),
-                    "config",
-                    "--json",
-                    key,
-                    json.dumps(value) if key == "Addresses.API" else value,
-                ],
-                cwd=self.run_dir,
-                env=env,
-            )
+        """The kubo repository the agents share blobs through."""
+        if not self.ipfs_dir.exists():
+            init_ipfs_repository(self.ipfs_dir, IPFS_API_PORT)
 
     def _fetch_agents(self) -> None:
         """Fetch the agent once from ./packages, copy it per agent, and add a fresh key to each."""
@@ -256,9 +280,7 @@ class LocalService:
         }
         env = dict(os.environ)
         env.update({SKILL_ENV_PREFIX + key: value for key, value in overrides.items()})
-        env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = (
-            f"/ip4/{IPFS_API_HOST}/tcp/{IPFS_API_PORT}/http"
-        )
+        env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = ipfs_multiaddr(IPFS_API_PORT)
         env["CONNECTION_ABCI_CONFIG_HOST"] = "127.0.0.1"
         env["CONNECTION_ABCI_CONFIG_PORT"] = str(ports.abci)
         env["LOG_FILE"] = str(self.log_path(f"agent_{index}"))
@@ -270,7 +292,7 @@ class LocalService:
         participants = self.addresses()
         self._spawn(
             "ipfs",
-            [tool("ipfs"), "daemon", "--offline"],
+            ipfs_daemon_command(),
             self.run_dir,
             {**os.environ, "IPFS_PATH": str(self.ipfs_dir)},
         )
@@ -293,20 +315,7 @@ class LocalService:
 
     def _wait_for_ipfs(self) -> None:
         """Wait until kubo answers on its API port."""
-        deadline = time.monotonic() + IPFS_READY_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(  # nosec
-                    urllib.request.Request(
-                        f"http://{IPFS_API_HOST}:{IPFS_API_PORT}/api/v0/id",
-                        method="POST",
-                    ),
-                    timeout=2,
-                )
-                return
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError(f"IPFS did not start; see {self.console_path('ipfs')}")
+        wait_for_ipfs(IPFS_API_PORT, self.console_path("ipfs"))
 
     def _spawn(
         self, name: str, args: List[str], cwd: Path, env: Dict[str, str]
