@@ -2,33 +2,24 @@
 """Publish every package of packages/packages.json (dev and third party) to the configured IPFS registry.
 
 `autonomy push-all` pushes only dev packages; an agent fetched from the registry also needs the
-third-party ones. Each push must yield the hash packages.json records, else this fails.
+third-party ones. `autonomy fetch` then checks every hash and fingerprint against what it downloads.
 The IPFS node is the one in the aea CLI config (`aea init --remote --ipfs --ipfs-node <multiaddr>`).
 """
 
 import json
 import shutil
 import sys
-from pathlib import Path
 
 from aea.cli.push import push_item_ipfs
 from aea.configurations.data_types import PackageId
 
-PACKAGES_DIR = Path(__file__).resolve().parent.parent / "packages"
-TYPE_TO_FOLDER = {
-    "protocol": "protocols",
-    "connection": "connections",
-    "contract": "contracts",
-    "skill": "skills",
-    "agent": "agents",
-    "service": "services",
-}
+from sync_third_party import PACKAGES_DIR, TYPE_TO_FOLDER
 
 
 def main() -> None:
-    """Push each listed package and check the hash the registry reports."""
+    """Push each listed package (without Python caches, which are not part of a package's hash)."""
     listing = json.loads((PACKAGES_DIR / "packages.json").read_text())
-    for package_uri, expected in {**listing["dev"], **listing["third_party"]}.items():
+    for package_uri in {**listing["dev"], **listing["third_party"]}.items():
         package_id = PackageId.from_uri_path(package_uri)
         path = (
             PACKAGES_DIR
