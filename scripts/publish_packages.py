@@ -19,7 +19,7 @@ from sync_third_party import PACKAGES_DIR, TYPE_TO_FOLDER
 def main() -> None:
     """Push each listed package (without Python caches, which are not part of a package's hash)."""
     listing = json.loads((PACKAGES_DIR / "packages.json").read_text())
-    for package_uri in {**listing["dev"], **listing["third_party"]}.items():
+    for package_uri in [*listing["dev"], *listing["third_party"]]:
         package_id = PackageId.from_uri_path(package_uri)
         path = (
             PACKAGES_DIR
