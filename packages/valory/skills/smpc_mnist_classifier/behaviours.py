@@ -9,7 +9,19 @@ import hashlib
 import json
 from abc import ABC
 from pathlib import Path
-from typing import Any, Dict, Generator, List, Optional, Set, Tuple, Type, cast
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Generator,
+    List,
+    Mapping,
+    Optional,
+    Set,
+    Tuple,
+    Type,
+    cast,
+)
 
 import numpy as np
 from nacl.public import PrivateKey
@@ -156,6 +168,25 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             )
             return None
         return blob
+
+    def load_valid(
+        self,
+        published: Mapping[str, Tuple[str, str]],
+        what: str,
+        parse: Callable[[str, bytes], Any],
+    ) -> Generator[None, None, Dict[str, Any]]:
+        """Fetch each agent's (cid, digest) blob and parse it; exclude, with a clear log line, what fails."""
+        valid = {}
+        for sender, (cid, digest) in sorted(published.items()):
+            label = f"{what} of {sender}"
+            blob = yield from self.load_blob(cid, digest, label)
+            if blob is None:
+                continue
+            try:
+                valid[sender] = parse(sender, blob)
+            except INPUT_ERRORS as error:
+                self.context.logger.error(f"Excluding {label}: {error}")
+        return valid
 
     def box_public_keys(self) -> Dict[int, bytes]:
         """Every key holder's box public key, by party index."""
@@ -499,36 +530,33 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
         self, joint_key: ckks.JointPublicKey
     ) -> Generator[None, None, Dict[str, ckks.EncryptedVector]]:
         """The submitted updates that parse, under the joint key, with the model's length (in sender order)."""
-        valid = {}
-        for sender, submission in sorted(
-            self.synchronized_data.submitted_updates.items()
-        ):
-            what = f"the update of {sender}"
-            blob = yield from self.load_blob(
-                submission.update_cid, submission.update_digest, what
-            )
-            if blob is None:
-                continue
-            try:
-                update = ckks.EncryptedVector.from_bytes(blob)
-                if update.public_key_digest != joint_key.digest:
-                    raise ckks.ForeignDataError("it is encrypted under another key")
-                if update.length != learning.PARAMETER_COUNT:
-                    raise ckks.InvalidInputError(
-                        f"it has {update.length} values, the model {learning.PARAMETER_COUNT}"
-                    )
-                if update.total_weight != 1:
-                    raise ckks.InvalidInputError(
-                        "it is already an aggregate, not one fresh update"
-                    )
-                if not 1 <= submission.sample_count <= self._max_sample_count():
-                    raise ckks.InvalidInputError(
-                        f"its sample count {submission.sample_count} is outside 1..{self._max_sample_count()}"
-                    )
-            except INPUT_ERRORS as error:
-                self.context.logger.error(f"Excluding {what}: {error}")
-                continue
-            valid[sender] = update
+        submitted = self.synchronized_data.submitted_updates
+        published = {
+            sender: (item.update_cid, item.update_digest)
+            for sender, item in submitted.items()
+        }
+
+        def parse(sender: str, blob: bytes) -> ckks.EncryptedVector:
+            """Refuse anything but one fresh update of the model's size under the joint key."""
+            update = ckks.EncryptedVector.from_bytes(blob)
+            if update.public_key_digest != joint_key.digest:
+                raise ckks.ForeignDataError("it is encrypted under another key")
+            if update.length != learning.PARAMETER_COUNT:
+                raise ckks.InvalidInputError(
+                    f"it has {update.length} values, the model {learning.PARAMETER_COUNT}"
+                )
+            if update.total_weight != 1:
+                raise ckks.InvalidInputError(
+                    "it is already an aggregate, not one fresh update"
+                )
+            sample_count = submitted[sender].sample_count
+            if not 1 <= sample_count <= self._max_sample_count():
+                raise ckks.InvalidInputError(
+                    f"its sample count {sample_count} is outside 1..{self._max_sample_count()}"
+                )
+            return update
+
+        valid = yield from self.load_valid(published, "the update", parse)
         return valid
 
     def _max_sample_count(self) -> int:
@@ -654,33 +682,24 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
         decryptor_set: List[int],
     ) -> Generator[None, None, List[ckks.DecryptionShare]]:
         """Every decryptor's shares that fetch, parse and fit this average: one decryptor cannot veto."""
-        shares: List[ckks.DecryptionShare] = []
-        for sender, published in sorted(
-            self.synchronized_data.decryption_shares.items()
-        ):
-            what = f"the decryption shares of {sender}"
-            blob = yield from self.load_blob(
-                published.shares_cid, published.shares_digest, what
+        published = {
+            sender: (item.shares_cid, item.shares_digest)
+            for sender, item in self.synchronized_data.decryption_shares.items()
+        }
+
+        def parse(sender: str, blob: bytes) -> List[ckks.DecryptionShare]:
+            """One decryptor's bundle of shares, checked against this average, key and decryptor set."""
+            shares = [
+                ckks.DecryptionShare.from_bytes(entry)
+                for entry in unpack_bundle(blob).values()
+            ]
+            self._check_shares(
+                shares, self.party_index(sender), aggregate, joint_key, decryptor_set
             )
-            if blob is None:
-                continue
-            try:
-                parsed = [
-                    ckks.DecryptionShare.from_bytes(entry)
-                    for entry in unpack_bundle(blob).values()
-                ]
-                self._check_shares(
-                    parsed,
-                    self.party_index(sender),
-                    aggregate,
-                    joint_key,
-                    decryptor_set,
-                )
-            except INPUT_ERRORS as error:
-                self.context.logger.error(f"Excluding {what}: {error}")
-                continue
-            shares.extend(parsed)
-        return shares
+            return shares
+
+        valid = yield from self.load_valid(published, "the decryption shares", parse)
+        return [share for sender in sorted(valid) for share in valid[sender]]
 
     @staticmethod
     def _check_shares(
