@@ -16,13 +16,14 @@ lock: sync
 	$(ENV) autonomy analyse fsm-specs --package packages/valory/skills/smpc_mnist_classifier --update
 	$(ENV) autonomy packages lock
 
-# The Olas package checks CI runs (PYTHONPATH: ./packages must shadow the copy open-autonomy installs in site-packages) (the FSM spec check runs as a test: see tests/test_fsm_specification.py); the synced tree must leave packages.json and every committed file unchanged.
+# The Olas package checks CI runs (the FSM spec check runs as a test: see tests/test_fsm_specification.py); the synced tree must leave packages.json and every committed file unchanged.
+# check-packages relies on env.sh putting the repo root on PYTHONPATH, so ./packages shadows the copy open-autonomy installs in site-packages.
 check: sync
 	git diff --exit-code -- packages/
 	$(ENV) autonomy packages lock --check
 	$(ENV) autonomy analyse docstrings
 	$(ENV) autonomy analyse handlers -h abci -h http -h contract_api -h ledger_api -h signing -h tendermint -h ipfs -i abstract_abci
-	$(ENV) PYTHONPATH=$(CURDIR) autonomy check-packages
+	$(ENV) autonomy check-packages
 
 test: check
 	$(ENV) python -m pytest

@@ -15,9 +15,8 @@ from typing import Callable, Dict, List, Tuple, TypeVar
 import numpy as np
 import tenseal as ts
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from packages.valory.skills.smpc_mnist_classifier import (  # noqa: E402
+from packages.valory.skills.smpc_mnist_classifier import (
     threshold_ckks as tc,
 )
 

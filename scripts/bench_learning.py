@@ -17,13 +17,12 @@ from typing import Callable, Dict, List, Optional
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt  (backend must be chosen first)
+import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 
-from packages.valory.skills.smpc_mnist_classifier.learning import (  # noqa: E402
+from packages.valory.skills.smpc_mnist_classifier.learning import (
     NUM_CLASSES,
     AgentData,
     MnistCnn,

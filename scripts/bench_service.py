@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the running service: key generation and per-round times of the real 4-agent service.
 
-Starts the local service (scripts/local_service.py), waits for --rounds accepted global rounds, stops it,
+Starts the local service (devnet/service.py), waits for --rounds accepted global rounds, stops it,
 and reads the times from agent_0's log: key generation (key exchange -> first training) and each period
 (training -> next training), split into training and the encrypted update plus the reset pause. Prints JSON, then a table.
 """
@@ -16,9 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Dict, List
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from local_service import NUMBER_OF_AGENTS, LocalService  # noqa: E402
+from devnet.service import NUMBER_OF_AGENTS, LocalService
 
 LOG_LINE = re.compile(r"^\[(?P<time>[\d\- :,]+)\] \[\w+\] \[[^\]]+\] (?P<message>.*)$")
 ENTERED = re.compile(r"Entered in the '(\w+)' round for period (\d+)")

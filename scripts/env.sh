@@ -21,6 +21,13 @@ export GOBIN="$TOOLS_DIR/bin"
 export GOFLAGS="-modcacherw -buildvcs=false"
 export GOWORK=off
 
+# The repo root is importable: scripts and tests share package modules (devnet/, packages/) without sys.path edits.
+case ":${PYTHONPATH:-}:" in
+  *":$REPO_ROOT:"*) ;;
+  *) PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" ;;
+esac
+export PYTHONPATH
+
 case ":${PATH:-}:" in
   *":$TOOLS_DIR/bin:"*) ;;
   *) PATH="$TOOLS_DIR/bin:$VENV_DIR/bin${PATH:+:$PATH}" ;;

@@ -3,14 +3,12 @@
 
 import argparse
 import signal
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from local_service import REPO_ROOT, LocalService  # noqa: E402
+from devnet.service import REPO_ROOT, LocalService
 
 REFRESH_SECONDS = 2.0
 

@@ -11,9 +11,8 @@ from typing import Dict, Iterator
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-from local_service import (  # noqa: E402
+from devnet.service import (
     BASE_PORT,
     PORTS_PER_NODE,
     init_ipfs_repository,

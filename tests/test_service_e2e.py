@@ -9,7 +9,6 @@ round still completes.
 """
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List
@@ -17,10 +16,9 @@ from typing import Callable, Dict, Iterable, List
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from local_service import NUMBER_OF_AGENTS, LocalService  # noqa: E402
-from packages.valory.skills.smpc_mnist_classifier import learning  # noqa: E402
+from devnet.service import NUMBER_OF_AGENTS, LocalService
+from packages.valory.skills.smpc_mnist_classifier import learning
 
 CYCLE = ["training_round", "submit_update_round"]
 MODEL_SEED = 1  # the skill's default model_seed

@@ -3,7 +3,10 @@
 `autonomy deploy build --localhost` supports a single agent only, so this module lays out what the
 Docker deployment would (one Tendermint node per agent, agents fetched from the local registry with
 `autonomy fetch --local`) with per-node ports on 127.0.0.1, and starts every process in its own
-process group so that stopping is clean. Used by `make run` (scripts/run_service.py) and the e2e tests.
+process group so that stopping is clean. Used by `make run` (scripts/run_service.py), the benchmarks and the e2e tests.
+
+All ports sit in one block above SMPC_DEVNET_BASE_PORT (default 26650), so that two checkouts on one
+machine can each run a service.
 """
 
 import json
@@ -27,7 +30,7 @@ VENV_BIN = Path(sys.executable).parent
 AGENT_PUBLIC_ID = "valory/smpc_mnist:0.1.0"
 SKILL_ENV_PREFIX = "SKILL_SMPC_MNIST_CLASSIFIER_MODELS_PARAMS_ARGS_"
 NUMBER_OF_AGENTS = 4
-BASE_PORT = 26650
+BASE_PORT = int(os.environ.get("SMPC_DEVNET_BASE_PORT", "26650"))
 PORTS_PER_NODE = 10
 IPFS_API_PORT = BASE_PORT - PORTS_PER_NODE
 # A loopback address other than 127.0.0.1: aea's IPFS tool insists on an `ipfs` 0.6.0 binary for
