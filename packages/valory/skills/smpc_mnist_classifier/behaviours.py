@@ -205,6 +205,37 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         return hashlib.sha256(CRS_DOMAIN + json.dumps(roster).encode()).digest()
 
 
+    def adopt_accepted_model(self) -> None:
+        """If the network accepted the model this agent decrypted, make it the global model; save it and its record."""
+        record = self.synchronized_data.accepted_round_record
+        if not record or record["global_round"] <= self.private.adopted_round:
+            return
+        candidate = self.private.candidate_model
+        if (
+            candidate is None
+            or learning.model_digest(candidate) != record["global_model_digest"]
+        ):
+            self.context.logger.error(
+                f"Global round {record['global_round']} was accepted, but this agent does not hold that model"
+            )
+            return
+        self.private.global_model = candidate
+        self.private.adopted_round = record["global_round"]
+        round_name = f"round_{record['global_round']:04d}"
+        learning.save_model(
+            candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
+        )
+        validation = cast(learning.AgentData, self.private.data).validation
+        accuracy = learning.evaluate(candidate, validation).accuracy
+        own_record = {**record, "validation_accuracy": accuracy}
+        path = self.agent_folder / RECORDS_FOLDER / f"{round_name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(own_record, indent=2))
+        self.context.logger.info(
+            f"Global round {record['global_round']} accepted: {record['global_model_digest']} "
+            f"(validation accuracy {accuracy:.4f})"
+        )
+
 class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
     """Start a key epoch: forget the old key material, publish a fresh box public key."""
 
@@ -333,7 +364,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
 
     def async_act(self) -> Generator:
         """Train off the main loop, then report the local model's digest and sample count."""
-        self._adopt_accepted_model()
+        self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
         if self.synchronized_data.previous_update_incomplete:
             self.context.logger.warning(
                 f"Period {self.synchronized_data.period_count - 1} ended without an accepted global model"
@@ -366,36 +397,6 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
                 sample_count=len(data.train),
             )
         yield from self.submit(payload)
-
-    def _adopt_accepted_model(self) -> None:
-        """If the network accepted the model this agent decrypted, make it the global model and save it."""
-        record = self.synchronized_data.accepted_round_record
-        if not record or record["global_round"] <= self.private.adopted_round:
-            return
-        candidate = self.private.candidate_model
-        if (
-            candidate is None
-            or learning.model_digest(candidate) != record["global_model_digest"]
-        ):
-            self.context.logger.error(
-                f"Global round {record['global_round']} was accepted, but this agent does not hold that model"
-            )
-            return
-        self.private.global_model = candidate
-        self.private.adopted_round = record["global_round"]
-        round_name = f"round_{record['global_round']:04d}"
-        learning.save_model(
-            candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
-        )
-        accuracy = learning.evaluate(candidate, self._agent_data().validation).accuracy
-        own_record = {**record, "validation_accuracy": accuracy}
-        path = self.agent_folder / RECORDS_FOLDER / f"{round_name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(own_record, indent=2))
-        self.context.logger.info(
-            f"Global round {record['global_round']} accepted: {record['global_model_digest']} "
-            f"(validation accuracy {accuracy:.4f})"
-        )
 
     def _agent_data(self) -> learning.AgentData:
         """This agent's partition, loaded once: its index among all registered agents picks it."""
@@ -628,7 +629,7 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
     matching_round: Type[AbstractRound] = GlobalModelVoteRound
 
     def async_act(self) -> Generator:
-        """Vote for the candidate's digest, or (None, None) to reject it."""
+        """Vote for the candidate's digest, or (None, None) to reject it; once the vote ends, adopt the accepted model."""
         candidate = yield from self._candidate()
         self.private.candidate_model = candidate
         if candidate is None:
@@ -642,6 +643,7 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
                 global_round=self.synchronized_data.global_round + 1,
             )
         yield from self.submit(payload)
+        self.adopt_accepted_model()
 
     def _candidate(self) -> Generator[None, None, Optional[learning.MnistCnn]]:
         """The decrypted average applied to the global model, if it decrypts and passes the checks."""
