@@ -416,7 +416,11 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
     def _global_model(self) -> learning.MnistCnn:
         """The model training starts from: the last adopted global model, or the shared initial one."""
         if self.private.global_model is None:
-            self.private.global_model = learning.build_model(self.params.model_seed)
+            self.private.global_model = (
+                learning.build_model(self.params.model_seed)
+                if self.params.initial_model is None
+                else learning.load_model(self.params.initial_model)
+            )
         return self.private.global_model
 
     def _train_in_background(

@@ -474,6 +474,30 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         written = json.loads((tmp_path / ME / "rounds" / "round_0001.json").read_text())
         assert written["global_model_digest"] == digest and 0.0 <= written["validation_accuracy"] <= 1.0
 
+    def test_training_starts_from_the_initial_model(
+        self, epoch: Epoch, agent_data: learning.AgentData, tmp_path: Path, monkeypatch: MonkeyPatch
+    ) -> None:
+        """With initial_model set (a pre-trained state_dict), the first local model grows from it, not the seed."""
+        pretrained = learning.build_model(11)
+        learning.save_model(pretrained, tmp_path / "pretrained.pt")
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "initial_model", tmp_path / "pretrained.pt")
+        self.private.key_share, self.private.data = epoch.key_share(MY_INDEX), agent_data
+
+        def untrained(model: learning.MnistCnn, _dataset: Any) -> Generator[None, None, learning.MnistCnn]:
+            """Training stand-in: the local model is the model training started from."""
+            yield from ()
+            return model
+
+        payload = self.run_behaviour(
+            TrainingBehaviour,
+            self.data(**self.keyed(epoch)),
+            Event.DONE_TRAINING,
+            SubmitUpdateBehaviour,
+            patches={"_train_in_background": untrained},
+        )
+        assert isinstance(payload, TrainingPayload)
+        assert payload.local_model_digest == learning.model_digest(pretrained)
+
     def test_submit_update_sits_out_without_a_trained_model(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
         """A training report alone is not enough: without the local model nothing is sent."""
         self.private.joint_key = epoch.joint_key
