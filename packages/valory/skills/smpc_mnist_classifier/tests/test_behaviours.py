@@ -221,15 +221,21 @@ class SmpcBehaviourTest(FSMBehaviourBaseCase):
         self.data_after_round: Optional[Callable[[], SynchronizedData]] = None
 
     def _test_done_flag_set(self) -> None:
-        """The base case's last step, where the round has ended: the behaviour sees the data the round left.
+        """The base case's last step, where the round has ended: the behaviour sees the data the round left."""
+        with self._round_outcome():
+            super()._test_done_flag_set()
 
-        That is data_after_round() if a test sets it (e.g. a vote that accepted the candidate), else the
-        data the round started from.
-        """
+    def end_round(self, done_event: Event) -> None:  # type: ignore[override]
+        """The base case's switch to the next round, which cleans the behaviour up: it sees the round's outcome."""
+        with self._round_outcome():
+            super().end_round(done_event)
+
+    def _round_outcome(self) -> Any:
+        """Behaviours read data_after_round() if a test sets it (e.g. a vote that accepted the candidate), else
+        the data the round started from."""
         round_sequence = self.behaviour.context.state.round_sequence
         after = self.data_after_round() if self.data_after_round else round_sequence.latest_synchronized_data
-        with mock.patch.object(type(self.behaviour.context.state), "synchronized_data", new=after):
-            super()._test_done_flag_set()
+        return mock.patch.object(type(self.behaviour.context.state), "synchronized_data", new=after)
 
     @property
     def private(self) -> AgentPrivateState:
@@ -760,7 +766,7 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
     def test_the_accepted_model_and_its_record_are_saved_when_the_vote_ends(
         self, epoch: Epoch, agent_data: learning.AgentData, tmp_path: Path, monkeypatch: MonkeyPatch
     ) -> None:
-        """The vote accepts this agent's candidate: the vote behaviour itself adopts it and writes model and record."""
+        """The vote accepts this agent's candidate: as the round ends, the vote behaviour adopts it, writes model and record."""
         monkeypatch.setitem(self.skill.skill_context.params.__dict__, "run_dir", tmp_path)
         decryptors = ["agent_1", "agent_3", ME]
         _, _, values, shares = self.prepare(epoch, agent_data, decryptors)

@@ -25,7 +25,7 @@ def params(**overrides: Any) -> Params:
 
 
 def test_no_initial_model_by_default() -> None:
-    """'none': every agent builds the same seeded model; registration setup data stay as configured."""
+    """null: every agent builds the same seeded model; registration setup data stay as configured."""
     loaded = params()
     assert loaded.initial_model is None
     assert INITIAL_MODEL_DIGEST not in loaded.setup_params
