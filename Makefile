@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: install sync lock check test run bench
+.PHONY: install sync lock check test run bench evaluate
 
 install:
 	bash scripts/install.sh
@@ -30,6 +30,10 @@ test: check
 
 run: sync
 	$(ENV) python scripts/run_service.py
+
+# Evaluate a run's accepted models: make evaluate [RUN=runs/<ts>] [DATA_DIR=<IDX folder>] (default: the latest run).
+evaluate: install
+	$(ENV) python scripts/evaluate_run.py $(if $(RUN),--run $(RUN)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 bench: sync
 	$(ENV) python scripts/bench_ckks.py && python scripts/bench_learning.py && python scripts/bench_service.py

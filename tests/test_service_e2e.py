@@ -18,6 +18,7 @@ import pytest
 
 
 from devnet.service import NUMBER_OF_AGENTS, LocalService
+from devnet.supervisor import EventKind
 from packages.valory.skills.smpc_mnist_classifier import learning
 from tests.offenders import (
     AUDIT_FOLDER,
@@ -64,16 +65,16 @@ def record_path(service: LocalService, agent: int, global_round: int) -> Path:
 
 
 def wait_for(service: LocalService, condition: Callable[[], bool], what: str) -> None:
-    """Poll until `condition` holds; fail with the logs of any process that died, or at the deadline."""
+    """Poll until `condition` holds; fail with the logs of any process that crashed, or at the deadline."""
     deadline = time.monotonic() + ROUNDS_DEADLINE_SECONDS
     while not condition():
-        dead = [
-            name
-            for name, process in service.processes.items()
-            if process.poll() is not None
+        crashed = [
+            event.name
+            for event in service.supervisor.events
+            if event.kind == EventKind.CRASHED
         ]
-        assert not dead, f"{dead} died:\n" + "\n".join(
-            tail(service.console_path(name)) for name in dead
+        assert not crashed, f"{crashed} crashed:\n" + "\n".join(
+            tail(service.console_path(name)) for name in crashed
         )
         assert (
             time.monotonic() < deadline
@@ -149,7 +150,7 @@ def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
         )
     finally:
         service.stop()
-    assert service.processes == {}
+    assert service.processes == []
     for agent in range(NUMBER_OF_AGENTS):
         assert (
             cycles_completed(list(service.rounds_entered(agent))) >= 2

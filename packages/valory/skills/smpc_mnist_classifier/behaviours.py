@@ -203,6 +203,37 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         ]
         return hashlib.sha256(CRS_DOMAIN + json.dumps(roster).encode()).digest()
 
+    def adopt_accepted_model(self) -> None:
+        """If the network accepted the model this agent decrypted, make it the global model; save it and its record."""
+        record = self.synchronized_data.accepted_round_record
+        if not record or record["global_round"] <= self.private.adopted_round:
+            return
+        candidate = self.private.candidate_model
+        if (
+            candidate is None
+            or learning.model_digest(candidate) != record["global_model_digest"]
+        ):
+            self.context.logger.error(
+                f"Global round {record['global_round']} was accepted, but this agent does not hold that model"
+            )
+            return
+        self.private.global_model = candidate
+        self.private.adopted_round = record["global_round"]
+        round_name = f"round_{record['global_round']:04d}"
+        learning.save_model(
+            candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
+        )
+        validation = cast(learning.AgentData, self.private.data).validation
+        accuracy = learning.evaluate(candidate, validation).accuracy
+        own_record = {**record, "validation_accuracy": accuracy}
+        path = self.agent_folder / RECORDS_FOLDER / f"{round_name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(own_record, indent=2))
+        self.context.logger.info(
+            f"Global round {record['global_round']} accepted: {record['global_model_digest']} "
+            f"(validation accuracy {accuracy:.4f})"
+        )
+
 
 class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
     """Start a key epoch: forget the old key material, publish a fresh box public key."""
@@ -333,7 +364,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
     def async_act(self) -> Generator:
         """Train off the main loop, encrypt the update, then report and commit to it."""
         self.private.update_blob = None
-        self._adopt_accepted_model()
+        self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
         if self.synchronized_data.previous_update_incomplete:
             self.context.logger.warning(
                 f"Period {self.synchronized_data.period_count - 1} ended without an accepted global model"
@@ -386,36 +417,6 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         """The update encrypted under the joint key."""
         return ckks.encrypt_vector(update, joint_key).to_bytes()
 
-    def _adopt_accepted_model(self) -> None:
-        """If the network accepted the model this agent decrypted, make it the global model and save it."""
-        record = self.synchronized_data.accepted_round_record
-        if not record or record["global_round"] <= self.private.adopted_round:
-            return
-        candidate = self.private.candidate_model
-        if (
-            candidate is None
-            or learning.model_digest(candidate) != record["global_model_digest"]
-        ):
-            self.context.logger.error(
-                f"Global round {record['global_round']} was accepted, but this agent does not hold that model"
-            )
-            return
-        self.private.global_model = candidate
-        self.private.adopted_round = record["global_round"]
-        round_name = f"round_{record['global_round']:04d}"
-        learning.save_model(
-            candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
-        )
-        accuracy = learning.evaluate(candidate, self._agent_data().validation).accuracy
-        own_record = {**record, "validation_accuracy": accuracy}
-        path = self.agent_folder / RECORDS_FOLDER / f"{round_name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(own_record, indent=2))
-        self.context.logger.info(
-            f"Global round {record['global_round']} accepted: {record['global_model_digest']} "
-            f"(validation accuracy {accuracy:.4f})"
-        )
-
     def _agent_data(self) -> learning.AgentData:
         """This agent's partition, loaded once: its index among all registered agents picks it."""
         if self.private.data is None:
@@ -434,7 +435,11 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
     def _global_model(self) -> learning.MnistCnn:
         """The model training starts from: the last adopted global model, or the shared initial one."""
         if self.private.global_model is None:
-            self.private.global_model = learning.build_model(self.params.model_seed)
+            self.private.global_model = (
+                learning.build_model(self.params.model_seed)
+                if self.params.initial_model is None
+                else learning.load_model(self.params.initial_model)
+            )
         return self.private.global_model
 
     def _train_in_background(
@@ -618,6 +623,11 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
                 global_round=self.synchronized_data.global_round + 1,
             )
         yield from self.submit(payload)
+
+    def clean_up(self) -> None:
+        """The framework calls this as the vote round ends, with the round's outcome agreed: adopt an accepted model."""
+        super().clean_up()
+        self.adopt_accepted_model()
 
     def _candidate(self) -> Generator[None, None, Optional[learning.MnistCnn]]:
         """The decrypted average applied to the global model, if it decrypts and passes the checks."""

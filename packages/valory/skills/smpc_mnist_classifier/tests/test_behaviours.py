@@ -230,6 +230,24 @@ class SmpcBehaviourTest(FSMBehaviourBaseCase):
         super().setup_method(**kwargs)
         self.skill.skill_context.private_state.agent = AgentPrivateState()
         self.ipfs = FakeIpfs()
+        self.data_after_round: Optional[Callable[[], SynchronizedData]] = None
+
+    def _test_done_flag_set(self) -> None:
+        """The base case's last step, where the round has ended: the behaviour sees the data the round left."""
+        with self._round_outcome():
+            super()._test_done_flag_set()
+
+    def end_round(self, done_event: Event) -> None:  # type: ignore[override]
+        """The base case's switch to the next round, which cleans the behaviour up: it sees the round's outcome."""
+        with self._round_outcome():
+            super().end_round(done_event)
+
+    def _round_outcome(self) -> Any:
+        """Behaviours read data_after_round() if a test sets it (e.g. a vote that accepted the candidate), else
+        the data the round started from."""
+        round_sequence = self.behaviour.context.state.round_sequence
+        after = self.data_after_round() if self.data_after_round else round_sequence.latest_synchronized_data
+        return mock.patch.object(type(self.behaviour.context.state), "synchronized_data", new=after)
 
     @property
     def private(self) -> AgentPrivateState:
@@ -489,6 +507,30 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
             return local
 
         return {"_train_in_background": train}
+
+    def test_training_starts_from_the_initial_model(
+        self, epoch: Epoch, agent_data: learning.AgentData, tmp_path: Path, monkeypatch: MonkeyPatch
+    ) -> None:
+        """With initial_model set (a pre-trained state_dict), the first local model grows from it, not the seed."""
+        pretrained = learning.build_model(11)
+        learning.save_model(pretrained, tmp_path / "pretrained.pt")
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "initial_model", tmp_path / "pretrained.pt")
+        self.trained(epoch, agent_data, pretrained)
+
+        def untrained(model: learning.MnistCnn, _dataset: Any) -> Generator[None, None, learning.MnistCnn]:
+            """Training stand-in: the local model is the model training started from."""
+            yield from ()
+            return model
+
+        payload = self.run_behaviour(
+            TrainingBehaviour,
+            self.data(**self.keyed(epoch)),
+            Event.DONE_TRAINING,
+            SubmitUpdateBehaviour,
+            patches={"_train_in_background": untrained},
+        )
+        assert isinstance(payload, TrainingPayload)
+        assert payload.local_model_digest == learning.model_digest(pretrained)
 
     def test_training_encrypts_and_commits_to_the_update(self, epoch: Epoch, agent_data: learning.AgentData) -> None:
         """The report names the agreed base model and commits to the ciphertext the agent reveals next."""
@@ -790,6 +832,32 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
             values, {agent: pack_bundle(dict(enumerate(s.to_bytes() for s in shares[agent]))) for agent in decryptors}
         )
         self.assert_accepts(payload, plain)
+
+    def test_the_accepted_model_and_its_record_are_saved_when_the_vote_ends(
+        self, epoch: Epoch, agent_data: learning.AgentData, tmp_path: Path, monkeypatch: MonkeyPatch
+    ) -> None:
+        """The vote accepts this agent's candidate: as the round ends, the vote behaviour adopts it, writes model and record."""
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "run_dir", tmp_path)
+        decryptors = ["agent_1", "agent_3", ME]
+        _, _, values, shares = self.prepare(epoch, agent_data, decryptors)
+        bundles = {agent: pack_bundle(dict(enumerate(s.to_bytes() for s in shares[agent]))) for agent in decryptors}
+
+        def accepted() -> SynchronizedData:
+            """What GlobalModelVoteRound leaves when the quorum votes for this agent's candidate."""
+            digest = learning.model_digest(cast(learning.MnistCnn, self.private.candidate_model))
+            record = {"global_round": 3, "period": 0, "global_model_digest": digest}
+            outcome = dict(global_model_digest=digest, global_round=3, accepted_round_record=record)
+            return self.data(**{**values, **outcome, "last_accepted_period": 0})
+
+        self.data_after_round = accepted
+        payload = self.vote(values, bundles)
+        candidate = cast(learning.MnistCnn, self.private.candidate_model)
+        assert self.private.global_model is candidate and self.private.adopted_round == 3
+        saved = learning.load_model(tmp_path / ME / "models" / "round_0003.pt")
+        assert learning.model_digest(saved) == payload.global_model_digest
+        written = json.loads((tmp_path / ME / "rounds" / "round_0003.json").read_text())
+        assert written["global_model_digest"] == payload.global_model_digest
+        assert 0.0 <= written["validation_accuracy"] <= 1.0
 
     def test_an_unreadable_bundle_is_excluded(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
