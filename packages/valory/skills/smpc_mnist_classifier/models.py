@@ -89,6 +89,10 @@ class Params(BaseParams):
         )
         self.training_timeout: float = self._ensure("training_timeout", kwargs, float)
         self.update_timeout: float = self._ensure("update_timeout", kwargs, float)
+        # Payloads carry content ids and digests only: anything larger is refused at CheckTx.
+        self.max_transaction_bytes: int = self._ensure(
+            "max_transaction_bytes", kwargs, int
+        )
         super().__init__(*args, **kwargs)
 
     @property
