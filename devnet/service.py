@@ -278,6 +278,7 @@ class LocalService:
             "TENDERMINT_P2P_URL": f"127.0.0.1:{ports.p2p}",
             "SETUP_ALL_PARTICIPANTS": json.dumps(participants),
             "RUN_DIR": str(self.run_dir / "agents"),
+            "IPFS_API_URL": f"http://{IPFS_API_HOST}:{IPFS_API_PORT}",
             **self.skill_overrides,
             **self.agent_overrides.get(index, {}),
         }

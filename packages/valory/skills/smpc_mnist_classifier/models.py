@@ -5,6 +5,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from aea.exceptions import enforce
 from aea.skills.base import Model
 from nacl.public import PrivateKey
 from packages.valory.skills.abstract_round_abci.models import BaseParams
@@ -92,6 +93,18 @@ class Params(BaseParams):
         # Payloads carry content ids and digests only: anything larger is refused at CheckTx.
         self.max_transaction_bytes: int = self._ensure(
             "max_transaction_bytes", kwargs, int
+        )
+        self.keep_periods: int = self._ensure("keep_periods", kwargs, int)
+        self.ipfs_api_url: str = self._ensure("ipfs_api_url", kwargs, str)
+        self.ipfs_request_timeout: float = self._ensure(
+            "ipfs_request_timeout", kwargs, float
+        )
+        # IPFS retries of one round end well before the round's own timeout.
+        self.ipfs_retry_budget: float = self._ensure("ipfs_retry_budget", kwargs, float)
+        shortest_round = min(self.update_timeout, self.key_generation_timeout)
+        enforce(
+            0 <= self.ipfs_retry_budget < shortest_round,
+            f"ipfs_retry_budget {self.ipfs_retry_budget} must be below the round timeouts ({shortest_round})",
         )
         super().__init__(*args, **kwargs)
 
