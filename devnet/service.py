@@ -294,13 +294,7 @@ class LocalService:
     def start(self) -> None:
         """Start IPFS and the agents (ABCI servers first), then the Tendermint nodes."""
         participants = self.addresses()
-        self._spawn(
-            "ipfs",
-            ipfs_daemon_command(),
-            self.run_dir,
-            {**os.environ, "IPFS_PATH": str(self.ipfs_dir)},
-        )
-        self._wait_for_ipfs()
+        self.start_ipfs()
         for i, agent_dir in enumerate(self.agent_dirs):
             self._spawn(
                 f"agent_{i}",
@@ -316,6 +310,20 @@ class LocalService:
                 self.run_dir,
                 dict(os.environ),
             )
+
+    def start_ipfs(self) -> None:
+        """Start kubo on the run's repository and wait until it answers (again, after stop_ipfs)."""
+        self._spawn(
+            "ipfs",
+            ipfs_daemon_command(),
+            self.run_dir,
+            {**os.environ, "IPFS_PATH": str(self.ipfs_dir)},
+        )
+        self._wait_for_ipfs()
+
+    def stop_ipfs(self) -> None:
+        """Stop kubo (an IPFS outage, for tests); start_ipfs brings it back with the same blobs."""
+        self._stop_groups(["ipfs"])
 
     def _wait_for_ipfs(self) -> None:
         """Wait until kubo answers on its API port."""
