@@ -345,6 +345,7 @@ class LocalService:
             "TENDERMINT_P2P_URL": f"127.0.0.1:{ports.p2p}",
             "SETUP_ALL_PARTICIPANTS": json.dumps(participants),
             "RUN_DIR": str(self.run_dir / "agents"),
+            "IPFS_API_URL": f"http://{IPFS_API_HOST}:{IPFS_API_PORT}",
             **self.skill_overrides,
             **self.agent_overrides.get(index, {}),
         }
@@ -368,16 +369,7 @@ class LocalService:
         """
         self.write_agents_file()
         participants = self.addresses()
-        self.supervisor.start(
-            ProcessSpec(
-                "ipfs",
-                ipfs_daemon_command(),
-                self.run_dir,
-                {**os.environ, "IPFS_PATH": str(self.ipfs_dir)},
-                self.console_path("ipfs"),
-            )
-        )
-        wait_for_ipfs(IPFS_API_PORT, self.console_path("ipfs"))
+        self.start_ipfs()
         for i, agent_dir in enumerate(self.agent_dirs):
             self.supervisor.start(
                 ProcessSpec(
@@ -404,6 +396,23 @@ class LocalService:
                 )
             )
         self._wait_until(lambda i: node_healthy(NodePorts.of(i).rpc), "answer /health", node_name)
+
+    def start_ipfs(self) -> None:
+        """Start kubo on the run's repository, supervised, and wait until it answers (again, after stop_ipfs)."""
+        self.supervisor.start(
+            ProcessSpec(
+                "ipfs",
+                ipfs_daemon_command(),
+                self.run_dir,
+                {**os.environ, "IPFS_PATH": str(self.ipfs_dir)},
+                self.console_path("ipfs"),
+            )
+        )
+        wait_for_ipfs(IPFS_API_PORT, self.console_path("ipfs"))
+
+    def stop_ipfs(self) -> None:
+        """Stop kubo, unsupervised (an IPFS outage, for tests); start_ipfs brings it back with the same blobs."""
+        self.supervisor.stop(["ipfs"])
 
     def _wait_until(
         self, ready: Callable[[int], bool], what: str, name: Callable[[int], str]

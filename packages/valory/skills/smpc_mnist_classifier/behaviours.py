@@ -7,6 +7,7 @@ decryption shares leave it, through IPFS, and only their content ids and digests
 
 import hashlib
 import json
+import time
 from abc import ABC
 from pathlib import Path
 from typing import (
@@ -20,12 +21,16 @@ from typing import (
     Set,
     Tuple,
     Type,
+    TypeVar,
     cast,
 )
 
 import numpy as np
 from nacl.public import PrivateKey
 from packages.valory.skills.abstract_round_abci.base import AbstractRound
+from packages.valory.skills.abstract_round_abci.behaviour_utils import (
+    TimeoutException,
+)
 from packages.valory.skills.abstract_round_abci.behaviours import (
     AbstractRoundBehaviour,
     BaseBehaviour,
@@ -39,6 +44,10 @@ from packages.valory.skills.reset_pause_abci.behaviours import (
 )
 from packages.valory.skills.smpc_mnist_classifier import learning
 from packages.valory.skills.smpc_mnist_classifier import threshold_ckks as ckks
+from packages.valory.skills.smpc_mnist_classifier.blob_store import (
+    BlobStore,
+    RetryPlan,
+)
 from packages.valory.skills.smpc_mnist_classifier.bundles import (
     BundleError,
     from_text,
@@ -79,6 +88,12 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
 
 RECORDS_FOLDER = "rounds"
 MODELS_FOLDER = "models"
+BLOBS_FOLDER = "blobs"
+AGGREGATE_BLOB = "aggregate"
+# Backoff between IPFS attempts: 1, 2, 4, 8, 8, ... seconds, within the params' ipfs_retry_budget.
+IPFS_RETRY_FIRST_SECONDS = 1.0
+IPFS_RETRY_FACTOR = 2.0
+IPFS_RETRY_LONGEST_SECONDS = 8.0
 CRS_DOMAIN = b"smpc-mnist/common-random-polynomial/v1"
 # What a behaviour may meet in data other agents produced: each is logged and that input excluded.
 INPUT_ERRORS = (
@@ -94,9 +109,17 @@ def sha256_hex(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+Result = TypeVar("Result")
+
+
 def serialize_blob(filename: str, obj: Any, **_kwargs: Any) -> Dict[str, str]:
     """IPFS storer: the IPFS connection moves files as UTF-8 text, so bytes go as base64."""
     return {filename: to_text(cast(bytes, obj))}
+
+
+def as_text(text: str) -> str:
+    """IPFS loader that keeps the text: decoding it here tells bad content apart from a failed fetch."""
+    return text
 
 
 class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
@@ -144,19 +167,37 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         yield from self.wait_until_round_end()
         self.set_done()
 
+    @property
+    def blob_store(self) -> BlobStore:
+        """This agent's copies of what it published and agreed, for the last keep_periods periods."""
+        return BlobStore(self.agent_folder / BLOBS_FOLDER, self.params.keep_periods)
+
     def store_blob(
         self, name: str, blob: bytes
     ) -> Generator[None, None, Optional[Tuple[str, str]]]:
-        """Put a blob on IPFS; return its content id and sha256 digest."""
-        cid = yield from self.send_to_ipfs(name, blob, custom_storer=serialize_blob)
-        return None if cid is None else (cid, sha256_hex(blob))
+        """Keep a local copy, put the blob on IPFS (retrying); return its content id and sha256 digest."""
+        period = self.synchronized_data.period_count
+        digest = self.blob_store.keep(period, name, blob)
+        cid = yield from self.with_ipfs_retries(
+            f"storing {name}", lambda: self._store_once(name, blob)
+        )
+        if cid is None:
+            return None
+        self.blob_store.remember_cid(period, digest, cid)
+        return cid, digest
 
     def load_blob(
         self, cid: str, digest: str, what: str
     ) -> Generator[None, None, Optional[bytes]]:
-        """Fetch a blob from IPFS and check it against the agreed digest; None (logged) otherwise."""
-        blob = yield from self.get_from_ipfs(cid, custom_loader=from_text)
-        if not isinstance(blob, bytes):
+        """Fetch a blob from IPFS (retrying) and check it against the agreed digest; None (logged) otherwise."""
+        found = yield from self.with_ipfs_retries(
+            f"fetching {what}", lambda: self._fetch_once(cid, digest)
+        )
+        if found is None:
+            self.context.logger.error(f"Excluding {what}: IPFS did not serve {cid}")
+            return None
+        blob = self._as_blob(found)
+        if blob is None:
             self.context.logger.error(
                 f"Excluding {what}: {cid} is not one base64 blob on IPFS"
             )
@@ -167,6 +208,103 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             )
             return None
         return blob
+
+    @staticmethod
+    def _as_blob(found: object) -> Optional[bytes]:
+        """A kept copy as is, one file's base64 text decoded; None for anything else (several files, bad text)."""
+        if isinstance(found, bytes):
+            return found
+        if not isinstance(found, str):
+            return None
+        try:
+            return from_text(found)
+        except BundleError:
+            return None
+
+    def with_ipfs_retries(
+        self, what: str, attempt: Callable[[], Generator[None, None, Optional[Result]]]
+    ) -> Generator[None, None, Optional[Result]]:
+        """Repeat `attempt` until it gives a result, with backoff, within this round's IPFS budget."""
+        plan = RetryPlan(
+            IPFS_RETRY_FIRST_SECONDS,
+            IPFS_RETRY_FACTOR,
+            IPFS_RETRY_LONGEST_SECONDS,
+            self.params.ipfs_retry_budget,
+        )
+        started = self._ipfs_started
+        attempts = 0
+        while True:
+            result = yield from attempt()
+            attempts += 1
+            if result is not None:
+                return result
+            pause = plan.next_pause(attempts, time.monotonic() - started)
+            if pause is None:
+                self.context.logger.error(
+                    f"IPFS: giving up {what} after {attempts} attempts"
+                )
+                return None
+            self.context.logger.warning(
+                f"IPFS: {what} failed (attempt {attempts}); retrying in {pause:.0f} s"
+            )
+            yield from self.sleep(pause)
+
+    @property
+    def _ipfs_started(self) -> float:
+        """When this behaviour (one per round) first used IPFS: its retry budget counts from there."""
+        if getattr(self, "_ipfs_clock", None) is None:
+            self._ipfs_clock = time.monotonic()  # pylint: disable=attribute-defined-outside-init
+        return cast(float, self._ipfs_clock)
+
+    def _store_once(self, name: str, blob: bytes) -> Generator[None, None, Optional[str]]:
+        """One IPFS write, bounded by ipfs_request_timeout; None if it failed."""
+        try:
+            cid = yield from self.send_to_ipfs(
+                name,
+                blob,
+                custom_storer=serialize_blob,
+                timeout=self.params.ipfs_request_timeout,
+            )
+        except TimeoutException:
+            return None
+        return cid
+
+    def _fetch_once(
+        self, cid: str, digest: str
+    ) -> Generator[None, None, Optional[object]]:
+        """One IPFS read (the raw text); if it fails and this agent kept the blob, publish it again."""
+        try:
+            found = yield from self.get_from_ipfs(
+                cid, custom_loader=as_text, timeout=self.params.ipfs_request_timeout
+            )
+        except TimeoutException:
+            found = None
+        if found is not None:
+            return found
+        kept = self.blob_store.find(digest)
+        if kept is None:
+            return None
+        name, blob = kept
+        republished = yield from self._store_once(name, blob)
+        if republished is not None:
+            self.context.logger.warning(
+                f"IPFS had lost {cid}: published this agent's copy again as {republished}"
+            )
+        return blob
+
+    def prune_blobs(self) -> Generator:
+        """Drop the copies of periods older than keep_periods; unpin them from kubo and collect garbage."""
+        dropped = self.blob_store.prune(self.synchronized_data.period_count)
+        if not dropped:
+            return
+        api = self.params.ipfs_api_url.rstrip("/")
+        for cid in dropped:
+            yield from self.get_http_response("POST", f"{api}/api/v0/pin/rm?arg={cid}")
+        response = yield from self.get_http_response("POST", f"{api}/api/v0/repo/gc")
+        self.context.logger.info(
+            f"Unpinned {len(dropped)} blobs of periods before the last {self.params.keep_periods}; "
+            f"kubo garbage collection answered {response.status_code}"
+        )
 
     def load_valid(
         self,
@@ -219,6 +357,11 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             return
         self.private.global_model = candidate
         self.private.adopted_round = record["global_round"]
+        aggregate = self.private.aggregate
+        if aggregate is not None and aggregate.digest.hex() == record.get(
+            "aggregate_digest"
+        ):
+            self.blob_store.keep(record["period"], AGGREGATE_BLOB, aggregate.to_bytes())
         round_name = f"round_{record['global_round']:04d}"
         learning.save_model(
             candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
@@ -365,6 +508,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         """Train off the main loop, encrypt the update, then report and commit to it."""
         self.private.update_blob = None
         self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
+        yield from self.prune_blobs()
         if self.synchronized_data.previous_update_incomplete:
             self.context.logger.warning(
                 f"Period {self.synchronized_data.period_count - 1} ended without an accepted global model"

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from aea.exceptions import AEAEnforceError
+from aea.exceptions import AEAEnforceError, enforce
 from aea.skills.base import Model
 from nacl.public import PrivateKey
 from packages.valory.skills.abstract_round_abci.models import BaseParams
@@ -101,6 +101,22 @@ class Params(BaseParams):
         )
         self.training_timeout: float = self._ensure("training_timeout", kwargs, float)
         self.update_timeout: float = self._ensure("update_timeout", kwargs, float)
+        # Payloads carry content ids and digests only: anything larger is refused at CheckTx.
+        self.max_transaction_bytes: int = self._ensure(
+            "max_transaction_bytes", kwargs, int
+        )
+        self.keep_periods: int = self._ensure("keep_periods", kwargs, int)
+        self.ipfs_api_url: str = self._ensure("ipfs_api_url", kwargs, str)
+        self.ipfs_request_timeout: float = self._ensure(
+            "ipfs_request_timeout", kwargs, float
+        )
+        # IPFS retries of one round end well before the round's own timeout.
+        self.ipfs_retry_budget: float = self._ensure("ipfs_retry_budget", kwargs, float)
+        shortest_round = min(self.update_timeout, self.key_generation_timeout)
+        enforce(
+            0 <= self.ipfs_retry_budget < shortest_round,
+            f"ipfs_retry_budget {self.ipfs_retry_budget} must be below the round timeouts ({shortest_round})",
+        )
         super().__init__(*args, **kwargs)
 
     @property

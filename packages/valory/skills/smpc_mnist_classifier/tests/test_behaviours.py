@@ -32,6 +32,7 @@ from packages.valory.skills.abstract_round_abci.base import (
 from packages.valory.skills.abstract_round_abci.behaviour_utils import BaseBehaviour
 from packages.valory.skills.abstract_round_abci.test_tools.base import FSMBehaviourBaseCase
 from packages.valory.skills.reset_pause_abci.behaviours import ResetAndPauseBehaviour
+from packages.valory.skills.smpc_mnist_classifier import behaviours as behaviours_module
 from packages.valory.skills.smpc_mnist_classifier import learning
 from packages.valory.skills.smpc_mnist_classifier import threshold_ckks as ckks
 from packages.valory.skills.smpc_mnist_classifier.behaviours import (
@@ -248,6 +249,13 @@ class SmpcBehaviourTest(FSMBehaviourBaseCase):
         round_sequence = self.behaviour.context.state.round_sequence
         after = self.data_after_round() if self.data_after_round else round_sequence.latest_synchronized_data
         return mock.patch.object(type(self.behaviour.context.state), "synchronized_data", new=after)
+
+    @pytest.fixture(autouse=True)
+    def _own_run_dir_and_no_ipfs_retries(self, tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+        """Each test writes under its own folder; an IPFS failure is final unless a test allows retries."""
+        params = self.skill.skill_context.params.__dict__
+        monkeypatch.setitem(params, "run_dir", tmp_path)
+        monkeypatch.setitem(params, "ipfs_retry_budget", 0.0)
 
     @property
     def private(self) -> AgentPrivateState:
@@ -911,3 +919,124 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
             payload = self.vote(values, bundles)
         assert "Excluding the decryption shares of agent_2" in caplog.text
         self.assert_accepts(payload, plain)
+
+
+# ------------------------------------------------------------------------------------- IPFS outages
+
+
+class FlakyIpfs(FakeIpfs):
+    """The in-memory IPFS, failing every request while `down` is positive (counting down per request)."""
+
+    def __init__(self, down: int) -> None:
+        """Fail the next `down` requests."""
+        super().__init__()
+        self.down = down
+
+    def request(self, _dialogue: Any, message: Any, _timeout: Optional[float] = None) -> Generator:
+        """An ERROR answer while down, the normal answer afterwards."""
+        if self.down > 0:
+            self.down -= 1
+            yield from ()
+            return SimpleNamespace(performative=type(message).Performative.ERROR, reason="connection refused")
+        answer = yield from super().request(_dialogue, message, _timeout)
+        return answer
+
+
+class TestIpfsRetriesAndLocalCopies(SmpcBehaviourTest):
+    """IPFS writes and reads retry with backoff within the budget; kept copies are published again."""
+
+    BUDGET = 20.0
+
+    @pytest.fixture(autouse=True)
+    def _retries_with_a_fake_clock(self, monkeypatch: MonkeyPatch) -> None:
+        """A retry budget, and a clock that only the behaviour's pauses advance."""
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "ipfs_retry_budget", self.BUDGET)
+        self.clock = [0.0]
+        self.pauses: List[float] = []
+        monkeypatch.setattr(behaviours_module.time, "monotonic", lambda: self.clock[0])
+
+    def update_behaviour(self, ipfs: FakeIpfs, period: int = 3) -> BaseBehaviour:
+        """The update behaviour of `period`, talking to `ipfs`, whose pauses advance the fake clock."""
+        self.ipfs = ipfs
+        data = self.data(period=period, **{key: None for key in PERSISTED_KEYS})
+        self.fast_forward_to_behaviour(self.behaviour, SubmitUpdateBehaviour.auto_behaviour_id(), data)
+        current = cast(BaseBehaviour, self.behaviour.current_behaviour)
+        current._do_ipfs_request = ipfs.request  # type: ignore
+
+        def sleep(seconds: float) -> Generator:
+            self.pauses.append(seconds)
+            self.clock[0] += seconds
+            yield from ()
+
+        current.sleep = sleep  # type: ignore
+        return current
+
+    @staticmethod
+    def run(generator: Generator) -> Any:
+        """Drive a behaviour generator that needs no outside answers to its end."""
+        while True:
+            try:
+                next(generator)
+            except StopIteration as stop:
+                return stop.value
+
+    def test_a_write_retries_with_backoff_until_ipfs_is_back(self, caplog: LogCaptureFixture) -> None:
+        """Down for 3 requests: pauses of 1, 2 and 4 s, then the content id; a local copy is kept."""
+        current = self.update_behaviour(FlakyIpfs(down=3))
+        with caplog.at_level(logging.WARNING):
+            stored = self.run(current.store_blob("encrypted_update", b"ciphertext"))
+        assert stored is not None and self.ipfs.blob(stored[0]) == b"ciphertext"
+        assert self.pauses == [1.0, 2.0, 4.0]
+        assert "IPFS: storing encrypted_update failed (attempt 3); retrying in 4 s" in caplog.text
+        assert current.blob_store.find(sha256_hex(b"ciphertext")) == ("encrypted_update", b"ciphertext")
+
+    def test_retries_stop_within_the_budget(self, caplog: LogCaptureFixture) -> None:
+        """IPFS never comes back: the behaviour gives up before the budget ends, with one error line."""
+        current = self.update_behaviour(FlakyIpfs(down=1000))
+        with caplog.at_level(logging.WARNING):
+            assert self.run(current.store_blob("encrypted_update", b"ciphertext")) is None
+        assert self.pauses == [1.0, 2.0, 4.0, 8.0] and sum(self.pauses) <= self.BUDGET
+        assert "IPFS: giving up storing encrypted_update after 5 attempts" in caplog.text
+
+    def test_a_read_retries_and_a_bad_blob_is_not_retried(self, caplog: LogCaptureFixture) -> None:
+        """A fetch that fails twice succeeds on the third try; content that does not match is excluded at once."""
+        ipfs = FlakyIpfs(down=0)
+        cid, digest = ipfs.put(b"agreed bytes", "encrypted_update")
+        other_cid, _ = ipfs.put(b"other bytes", "encrypted_update")
+        current = self.update_behaviour(ipfs)
+        ipfs.down = 2
+        assert self.run(current.load_blob(cid, digest, "the update of agent_1")) == b"agreed bytes"
+        assert self.pauses == [1.0, 2.0]
+        with caplog.at_level(logging.ERROR):
+            assert self.run(current.load_blob(other_cid, digest, "the update of agent_2")) is None
+        assert self.pauses == [1.0, 2.0]
+        assert "does not match its agreed digest" in caplog.text
+
+    def test_a_lost_blob_is_published_again_from_the_local_copy(self, caplog: LogCaptureFixture) -> None:
+        """Someone unpinned and collected this agent's update: it reads its copy and puts it back."""
+        current = self.update_behaviour(FakeIpfs())
+        cid, digest = self.run(current.store_blob("encrypted_update", b"my update"))
+        del self.ipfs.files[cid]
+        with caplog.at_level(logging.WARNING):
+            assert self.run(current.load_blob(cid, digest, "the update of me")) == b"my update"
+        assert self.ipfs.blob(cid) == b"my update"
+        assert f"IPFS had lost {cid}: published this agent's copy again as {cid}" in caplog.text
+        assert self.pauses == []
+
+    def test_old_periods_are_dropped_unpinned_and_collected(self) -> None:
+        """With keep_periods 5, the copies of period 3 go in period 8, and kubo is told to unpin them."""
+        current = self.update_behaviour(FakeIpfs(), period=3)
+        cid, _digest = self.run(current.store_blob("encrypted_update", b"old update"))
+        current = self.update_behaviour(self.ipfs, period=8)
+        requests: List[str] = []
+
+        def http(method: str, url: str, **_kwargs: Any) -> Generator:
+            requests.append(f"{method} {url}")
+            yield from ()
+            return SimpleNamespace(status_code=200)
+
+        current.get_http_response = http  # type: ignore
+        self.run(current.prune_blobs())
+        api = self.skill.skill_context.params.ipfs_api_url
+        assert requests == [f"POST {api}/api/v0/pin/rm?arg={cid}", f"POST {api}/api/v0/repo/gc"]
+        assert current.blob_store.periods() == []

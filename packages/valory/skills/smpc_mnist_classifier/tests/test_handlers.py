@@ -1,0 +1,177 @@
+"""The ABCI boundary: every refused transaction gets a non-zero code and one log line, never an exception."""
+
+import json
+import os
+from typing import Callable, Dict, cast
+from unittest.mock import MagicMock
+
+import pytest
+from aea.configurations.data_types import PublicId
+from aea_ledger_ethereum import EthereumCrypto
+
+from packages.valory.protocols.abci import AbciMessage
+from packages.valory.protocols.abci.custom_types import CheckTxType, CheckTxTypeEnum
+from packages.valory.skills.abstract_round_abci.base import (
+    ERROR_CODE,
+    OK_CODE,
+    Transaction,
+)
+from packages.valory.skills.abstract_round_abci.dialogues import (
+    AbciDialogue,
+    AbciDialogues,
+)
+from packages.valory.skills.smpc_mnist_classifier.handlers import ABCIHandler
+from packages.valory.skills.smpc_mnist_classifier.payloads import (
+    GlobalModelVotePayload,
+    TrainingPayload,
+)
+
+MAX_BYTES = 4096
+
+
+def signed(crypto: EthereumCrypto, payload: TrainingPayload) -> bytes:
+    """A transaction as an agent sends it: the payload and the sender's signature of it."""
+    signature = crypto.sign_message(payload.encode())
+    return Transaction(payload, signature).encode()
+
+
+def flip_signature(tx: bytes) -> bytes:
+    """The same transaction with one hex character of its signature changed."""
+    data = json.loads(tx)
+    last = data["signature"][-3]
+    data["signature"] = data["signature"][:-3] + ("1" if last != "1" else "2") + data["signature"][-2:]
+    return json.dumps(data, sort_keys=True).encode()
+
+
+def with_payload_field(tx: bytes, name: str, value: object) -> bytes:
+    """The same transaction with one payload field replaced (the signature no longer matters first)."""
+    data = json.loads(tx)
+    data["payload"][name] = value
+    return json.dumps(data, sort_keys=True).encode()
+
+
+class TestABCIHandler:
+    """check_tx and deliver_tx on real signed transactions and on junk."""
+
+    def setup_method(self) -> None:
+        """A handler whose service has two participants; an outsider holds a third key."""
+        self.participant, self.other, self.outsider = (EthereumCrypto() for _ in range(3))
+        self.context = MagicMock(skill_id=PublicId.from_str("dummy/skill:0.1.0"))
+        self.context.default_ledger_id = "ethereum"
+        self.context.params.max_transaction_bytes = MAX_BYTES
+        self.context.params.setup_params = {
+            "all_participants": [self.participant.address, self.other.address]
+        }
+        self.context.state.round_sequence.is_finished = False
+        self.dialogues = AbciDialogues(name="", skill_context=self.context)
+        self.handler = ABCIHandler(name="abci", skill_context=self.context)
+
+    def good_tx(self, crypto: EthereumCrypto) -> bytes:
+        """A well-formed training report signed by `crypto`."""
+        return signed(crypto, TrainingPayload(crypto.address, "ab" * 32, 1000))
+
+    def check(self, tx: bytes) -> AbciMessage:
+        """The handler's answer to a CheckTx request for `tx`."""
+        message, dialogue = self.dialogues.create(
+            counterparty="",
+            performative=AbciMessage.Performative.REQUEST_CHECK_TX,
+            tx=tx,
+            type=CheckTxType(CheckTxTypeEnum.NEW),
+        )
+        return self.handler.check_tx(cast(AbciMessage, message), cast(AbciDialogue, dialogue))
+
+    def deliver(self, tx: bytes) -> AbciMessage:
+        """The handler's answer to a DeliverTx request for `tx`."""
+        message, dialogue = self.dialogues.create(
+            counterparty="",
+            performative=AbciMessage.Performative.REQUEST_DELIVER_TX,
+            tx=tx,
+        )
+        return self.handler.deliver_tx(cast(AbciMessage, message), cast(AbciDialogue, dialogue))
+
+    def junk(self) -> Dict[str, bytes]:
+        """Every kind of transaction the service must refuse, by name."""
+        good = self.good_tx(self.participant)
+        return {
+            "random": os.urandom(64),
+            "empty": b"",
+            "truncated": good[: len(good) // 2],
+            "flipped signature": flip_signature(good),
+            "outsider": self.good_tx(self.outsider),
+            "oversized": signed(
+                self.participant,
+                TrainingPayload(self.participant.address, "ab" * MAX_BYTES, 1),
+            ),
+            "json list": b"[1, 2]",
+            "unknown payload class": with_payload_field(
+                good, "_metaclass_registry_key", "packages.nowhere.Payload"
+            ),
+            "missing field": json.dumps(
+                {"signature": "00", "payload": {"sender": self.participant.address}}
+            ).encode(),
+            "wrong field type": with_payload_field(good, "sample_count", "many"),
+            "bool for int": with_payload_field(good, "sample_count", True),
+            "sender not a string": with_payload_field(good, "sender", 7),
+            "signature not a string": json.dumps(
+                {**json.loads(good), "signature": 7}
+            ).encode(),
+            "non-hex signature": json.dumps(
+                {**json.loads(good), "signature": "zz"}
+            ).encode(),
+        }
+
+    def test_a_participants_signed_transaction_passes_check_tx(self) -> None:
+        """The honest case still works."""
+        assert self.check(self.good_tx(self.participant)).code == OK_CODE
+
+    def test_optional_fields_accept_none(self) -> None:
+        """A vote to reject (both fields None) is a well-formed payload."""
+        payload = GlobalModelVotePayload(self.other.address, None, None)
+        assert self.check(signed(self.other, payload)).code == OK_CODE
+
+    @pytest.mark.parametrize("request_name", ["check", "deliver"])
+    def test_every_junk_kind_is_refused_with_one_log_line(self, request_name: str) -> None:
+        """Non-zero code, one warning line naming the reason, no exception, nothing reaches the round."""
+        answer: Callable[[bytes], AbciMessage] = getattr(self, request_name)
+        for name, tx in self.junk().items():
+            self.context.logger.reset_mock()
+            response = answer(tx)
+            assert response.code == ERROR_CODE, name
+            assert self.context.logger.warning.call_count == 1, name
+            assert "Refusing a transaction" in self.context.logger.warning.call_args[0][0]
+        self.context.state.round_sequence.deliver_tx.assert_not_called()
+
+    def test_outsiders_and_oversized_payloads_are_named(self) -> None:
+        """The log line says why: an outsider's address, or the size against the limit."""
+        junk = self.junk()
+        self.check(junk["outsider"])
+        assert "is not a participant" in self.context.logger.warning.call_args[0][0]
+        self.check(junk["oversized"])
+        assert f"the {MAX_BYTES} allowed" in self.context.logger.warning.call_args[0][0]
+
+    def test_a_finished_round_sequence_refuses_at_check_tx(self) -> None:
+        """A stopping agent answers with a code instead of raising."""
+        self.context.state.round_sequence.check_is_finished.side_effect = ValueError(
+            "round sequence is finished"
+        )
+        assert self.check(self.good_tx(self.participant)).code == ERROR_CODE
+
+    def test_a_participants_transaction_reaches_the_round_at_deliver_tx(self) -> None:
+        """Screened transactions go on to valory's handler and the round sequence."""
+        response = self.deliver(self.good_tx(self.participant))
+        assert response.code == OK_CODE
+        self.context.state.round_sequence.deliver_tx.assert_called_once()
+
+    @pytest.mark.parametrize(
+        "error, logged",
+        [(ValueError("finished"), "warning"), (KeyError("bug"), "exception")],
+    )
+    def test_a_round_that_raises_still_gets_an_answer(
+        self, error: Exception, logged: str
+    ) -> None:
+        """Tendermint always gets a DeliverTx answer; a round's bug is logged with its traceback."""
+        self.context.state.round_sequence.deliver_tx.side_effect = error
+        response = self.deliver(self.good_tx(self.participant))
+        assert response.code == ERROR_CODE
+        assert getattr(self.context.logger, logged).call_count == 1
+
