@@ -11,13 +11,13 @@ the committed packages.json must not change (CI checks with `git diff --exit-cod
 import json
 import shutil
 import sys
+import sysconfig
 from pathlib import Path
-
-import packages as installed_packages
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES_DIR = REPO_ROOT / "packages"
-WHEEL_PACKAGES_DIR = Path(installed_packages.__file__).parent
+# Where the wheels install their `packages` (not `import packages`: env.sh puts ./packages first on the path).
+WHEEL_PACKAGES_DIR = Path(sysconfig.get_paths()["purelib"]) / "packages"
 TYPE_TO_FOLDER = {
     "protocol": "protocols",
     "connection": "connections",
