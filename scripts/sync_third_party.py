@@ -13,11 +13,13 @@ import shutil
 import sys
 from pathlib import Path
 
-import packages as installed_packages
+import aea
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES_DIR = REPO_ROOT / "packages"
-WHEEL_PACKAGES_DIR = Path(installed_packages.__file__).parent
+# The wheels install their packages next to aea in site-packages; `import packages` would find ./packages
+# first, since env.sh puts the repo root on PYTHONPATH.
+WHEEL_PACKAGES_DIR = Path(aea.__file__).resolve().parent.parent / "packages"
 TYPE_TO_FOLDER = {
     "protocol": "protocols",
     "connection": "connections",
