@@ -24,6 +24,8 @@ from typing import Dict, Iterator, List, Optional
 
 from aea_ledger_ethereum import EthereumCrypto
 
+from devnet import chain
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 VENV_BIN = Path(sys.executable).parent
@@ -39,6 +41,8 @@ ANVIL_PORT = IPFS_API_PORT + 1
 IPFS_API_HOST = "127.0.0.2"
 IPFS_READY_SECONDS = 30.0
 STOP_GRACE_SECONDS = 15.0
+SAFE_THRESHOLD = 3  # of NUMBER_OF_AGENTS owners, as Tendermint's and the decryption's quorum
+LEDGER_ENV_PREFIX = "CONNECTION_LEDGER_CONFIG_LEDGER_APIS_ETHEREUM_"
 ROUND_ENTERED = re.compile(r"Entered in the '(\w+)' round for period (\d+)")
 
 
@@ -137,6 +141,7 @@ class LocalService:
     skill_overrides: Dict[str, str] = field(default_factory=dict)
     agent_overrides: Dict[int, Dict[str, str]] = field(default_factory=dict)
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
+    deployment: Optional[chain.ChainDeployment] = None
 
     @property
     def agent_dirs(self) -> List[Path]:
@@ -279,10 +284,12 @@ class LocalService:
             "TENDERMINT_P2P_URL": f"127.0.0.1:{ports.p2p}",
             "SETUP_ALL_PARTICIPANTS": json.dumps(participants),
             "RUN_DIR": str(self.run_dir / "agents"),
+            **self.chain_overrides(),
             **self.skill_overrides,
             **self.agent_overrides.get(index, {}),
         }
         env = dict(os.environ)
+        env.update(self.ledger_environment())
         env.update({SKILL_ENV_PREFIX + key: value for key, value in overrides.items()})
         env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = ipfs_multiaddr(IPFS_API_PORT)
         env["CONNECTION_ABCI_CONFIG_HOST"] = "127.0.0.1"
@@ -291,9 +298,52 @@ class LocalService:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
+    def chain_overrides(self) -> Dict[str, str]:
+        """Skill params naming the service's Safe and ModelRegistry (none before the chain is up)."""
+        if self.deployment is None:
+            return {}
+        return {
+            "SETUP_SAFE_CONTRACT_ADDRESS": self.deployment.safe,
+            "MODEL_REGISTRY_ADDRESS": self.deployment.registry,
+        }
+
+    def ledger_environment(self) -> Dict[str, str]:
+        """The ledger connection's RPC and chain id (the ledger_apis.ethereum entry)."""
+        if self.deployment is None:
+            return {}
+        return {
+            LEDGER_ENV_PREFIX + "ADDRESS": self.deployment.rpc,
+            LEDGER_ENV_PREFIX + "CHAIN_ID": str(self.deployment.chain_id),
+        }
+
+    @property
+    def chain_file(self) -> Path:
+        """Where the run's chain deployment is written (scripts/registry.py reads it)."""
+        return self.run_dir / "chain.json"
+
+    def start_chain(self) -> None:
+        """anvil on ANVIL_PORT with the agents' Safe (3 of 4) and the ModelRegistry; the agents get gas money."""
+        process = self._spawn(
+            "anvil",
+            chain.anvil_command(tool("anvil"), ANVIL_PORT),
+            self.run_dir,
+            dict(os.environ),
+        )
+        url = chain.rpc_url(ANVIL_PORT)
+        w3 = chain.wait_for_chain(url, process)
+        self.deployment = chain.deploy_service_contracts(
+            w3, self.addresses(), SAFE_THRESHOLD, url
+        )
+        self.chain_file.write_text(self.deployment.to_json())
+
+    def stop_chain(self) -> None:
+        """Stop anvil (its state is lost: a restarted chain needs start_chain again)."""
+        self._stop_groups(["anvil"])
+
     def start(self) -> None:
-        """Start IPFS and the agents (ABCI servers first), then the Tendermint nodes."""
+        """Start IPFS and the chain, the agents (ABCI servers first), then the Tendermint nodes."""
         participants = self.addresses()
+        self.start_chain()
         self._spawn(
             "ipfs",
             ipfs_daemon_command(),
@@ -323,7 +373,7 @@ class LocalService:
 
     def _spawn(
         self, name: str, args: List[str], cwd: Path, env: Dict[str, str]
-    ) -> None:
+    ) -> subprocess.Popen:
         """Start a process in its own session, its output appended to its own console log."""
         console = open(
             self.console_path(name), "ab"
@@ -338,6 +388,7 @@ class LocalService:
                 start_new_session=True,
             )
         )
+        return self.processes[name]
 
     def take_offline(self, index: int) -> None:
         """Stop agent `index` and its Tendermint node (a node exits anyway when its agent is gone)."""

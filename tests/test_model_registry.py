@@ -74,7 +74,8 @@ def record_args(round_number: int, owners: List[LocalAccount], **changes: Any) -
 def calldata(w3: Web3, registry: str, **args: Any) -> bytes:
     """recordRound calldata through the contract package, as the agents build it."""
     ledger_api = EthereumApi(address=w3.provider.endpoint_uri, chain_id=w3.eth.chain_id)
-    return ModelRegistryContract.get_record_round_data(ledger_api, registry, **args)["data"]
+    data = ModelRegistryContract.get_record_round_data(ledger_api, registry, **args)["data"]
+    return bytes.fromhex(data[2:])
 
 
 def revert_reason(w3: Web3, sender: str, to: str, data: bytes) -> str:

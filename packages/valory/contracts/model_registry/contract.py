@@ -7,7 +7,6 @@ from aea.configurations.base import PublicId
 from aea.contracts.base import Contract
 from aea.crypto.base import LedgerApi
 from aea_ledger_ethereum import EthereumApi
-from web3 import Web3
 
 PUBLIC_ID = PublicId.from_str("valory/model_registry:0.1.0")
 RECORD_FIELDS = (
@@ -62,23 +61,29 @@ class ModelRegistryContract(Contract):
         decryptors: List[str],
         exclusions: Dict[str, int],
     ) -> JSONLike:
-        """Calldata of recordRound for the Safe to execute; agent lists are sorted as the contract wants."""
-        checksum = Web3.to_checksum_address
-        excluded = sorted(exclusions, key=lambda address: int(address, 16))
+        """Calldata (0x hex) of recordRound for the Safe to execute; agent lists sorted as the contract wants."""
+        digests = [_bytes32(d) for d in (model_digest, aggregate_digest, joint_key_digest)]
+        ledger_api = cast(EthereumApi, ledger_api)
+        instance = cls.get_instance(ledger_api, contract_address)
+
+        def ascending(addresses: List[str]) -> List[str]:
+            """Checksummed and sorted by value: the contract wants strictly ascending lists."""
+            checksummed = [ledger_api.api.to_checksum_address(a) for a in addresses]
+            return sorted(checksummed, key=lambda address: int(address, 16))
+
+        excluded = ascending(list(exclusions))
+        reasons = {ledger_api.api.to_checksum_address(a): r for a, r in exclusions.items()}
         record = (
             round_number,
             period,
-            _bytes32(model_digest),
-            _bytes32(aggregate_digest),
-            _bytes32(joint_key_digest),
-            [checksum(a) for a in sorted(contributors, key=lambda a: int(a, 16))],
-            [checksum(a) for a in sorted(decryptors, key=lambda a: int(a, 16))],
-            [checksum(a) for a in excluded],
-            [exclusions[a] for a in excluded],
+            *digests,
+            ascending(contributors),
+            ascending(decryptors),
+            excluded,
+            [reasons[a] for a in excluded],
         )
-        instance = cls.get_instance(ledger_api, contract_address)
         data = instance.encode_abi(abi_element_identifier="recordRound", args=[record])
-        return {"data": bytes.fromhex(data[2:])}
+        return {"data": data}
 
     @classmethod
     def get_round(

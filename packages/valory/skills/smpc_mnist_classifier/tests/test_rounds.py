@@ -94,6 +94,8 @@ class SmpcRoundTest(BaseRoundTestClass):
                     all_participants=[participants],
                     consensus_threshold=[3],
                     safe_contract_address=["test_address"],
+                    final_round_record=[{}],
+                    settlement_failure=[""],
                 ),
                 cross_period_persisted_keys=PERSISTED_KEYS,
             )
