@@ -1,6 +1,8 @@
 """ModelRegistry against a real anvil: only the Safe writes, records round-trip, bad input reverts."""
 
+import json
 import subprocess  # nosec
+import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -26,6 +28,7 @@ OWNER_KEYS = [
 ]
 DIGEST = "ab" * 32
 DEAD = "0x000000000000000000000000000000000000dEaD"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 # Loading the package gives the contract class its ABI, as the agent's contract registry does.
 ModelRegistryContract = type(
     Contract.from_dir(str(Path(model_registry_contract.__file__).parent))
@@ -204,3 +207,23 @@ def test_digest_must_be_32_bytes() -> None:
         ModelRegistryContract.get_record_round_data(
             None, "0x" + "11" * 20, **record_args(1, [Account.create() for _ in range(4)], model_digest="ab")  # type: ignore
         )
+
+
+def test_registry_script_prints_the_history(deployment: Tuple) -> None:
+    """scripts/registry.py lists every recorded round with its settlement tx, as JSON and as a table."""
+    w3, deployed, owners = deployment
+    registry = chain.registry(w3, deployed.registry)
+    receipt = through_safe(
+        w3,
+        deployed,
+        owners,
+        calldata(w3, deployed.registry, **record_args(registry.functions.roundCount().call() + 1, owners)),
+    )
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "registry.py"), "--rpc", deployed.rpc, "--registry", deployed.registry]
+    rounds = json.loads(subprocess.run(command + ["--json"], check=True, capture_output=True, text=True).stdout)
+    assert [r["round"] for r in rounds] == list(range(1, registry.functions.roundCount().call() + 1))
+    last = rounds[-1]
+    assert last["tx_hash"] == "0x" + receipt["transactionHash"].hex().removeprefix("0x")
+    assert last["exclusions"] == {owners[3].address: "update rejected"}
+    lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()
+    assert lines[0].split()[:3] == ["round", "period", "model"] and len(lines) == len(rounds) + 1
