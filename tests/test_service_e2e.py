@@ -2,8 +2,10 @@
 
 The honest run checks that every agent cycles Registration -> Training -> UpdateGlobalModel -> Training,
 that each accepted global model equals plaintext FedAvg of the same local updates (a test-only audit
-switch keeps each agent's plaintext update in its own folder), that accuracy rises, and that the service
-completes a round after one agent is killed. The faulty run checks that a malformed update, a
+switch keeps each agent's plaintext update in its own folder), that accuracy rises, that every final
+round was settled through the Safe into the ModelRegistry exactly as the agents recorded it (one Safe
+transaction per round), and that the service completes and settles a round after one agent is killed
+(3 of 4 signatures). The faulty run checks that a malformed update, a
 wrong-size ciphertext and a bad decryption share are each excluded with a clear log line while the
 round still completes.
 """
@@ -15,7 +17,9 @@ from typing import Callable, Dict, Iterable, List
 
 import numpy as np
 import pytest
+from web3 import Web3
 
+from devnet import chain
 
 from devnet.service import NUMBER_OF_AGENTS, LocalService
 from packages.valory.skills.smpc_mnist_classifier import learning
@@ -83,6 +87,51 @@ def rounds_recorded(
     )
 
 
+def chain_view(service: LocalService) -> Web3:
+    """web3 on the run's anvil."""
+    assert service.deployment is not None
+    return Web3(Web3.HTTPProvider(service.deployment.rpc))
+
+
+def safe_nonce(service: LocalService) -> int:
+    """How many transactions the service's Safe executed."""
+    assert service.deployment is not None
+    safe = chain.safe_contract(chain_view(service), service.deployment.safe)
+    return safe.functions.nonce().call()
+
+
+def assert_settled_as_recorded(
+    service: LocalService, agents: Iterable[int], global_round: int
+) -> None:
+    """The registry's record of the round equals each agent's JSON record; its tx went through the Safe."""
+    assert service.deployment is not None
+    w3 = chain_view(service)
+    registry = chain.registry(w3, service.deployment.registry)
+    (
+        number,
+        period,
+        model,
+        aggregate,
+        joint_key,
+        contributors,
+        decryptors,
+        excluded,
+        reasons,
+    ) = registry.functions.getRound(global_round).call()
+    for agent in agents:
+        record = json.loads(record_path(service, agent, global_round).read_text())
+        assert (number, period) == (record["global_round"], record["period"])
+        assert model.hex() == record["global_model_digest"]
+        assert aggregate.hex() == record["aggregate_digest"]
+        assert joint_key.hex() == record["joint_public_key_digest"]
+        assert set(contributors) == set(record["included_updates"])
+        assert set(decryptors) == set(record["decryption_shares"])
+        assert set(excluded) == set(service.addresses()) - set(contributors)
+        assert all(reason in (1, 2, 3) for reason in reasons)
+        receipt = w3.eth.get_transaction_receipt(record["settlement_tx_hash"])
+        assert receipt["status"] == 1 and receipt["to"] == service.deployment.safe
+
+
 def expected_global_model(
     service: LocalService, record: Dict, previous: np.ndarray
 ) -> np.ndarray:
@@ -135,10 +184,15 @@ def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
             rounds_recorded(service, range(NUMBER_OF_AGENTS), 2),
             "2 accepted rounds",
         )
+        assert safe_nonce(service) == 2
+        for global_round in (1, 2):
+            assert_settled_as_recorded(service, range(NUMBER_OF_AGENTS), global_round)
         service.take_offline(3)
         wait_for(
             service, rounds_recorded(service, range(3), 3), "a round without agent_3"
         )
+        assert safe_nonce(service) == 3
+        assert_settled_as_recorded(service, range(3), 3)
     finally:
         service.stop()
     assert service.processes == {}
