@@ -10,18 +10,18 @@ import json
 import subprocess  # nosec
 import time
 from dataclasses import dataclass
+from importlib.metadata import distribution
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-import aea
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.logs import DISCARD
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The wheel installs its packages next to aea in site-packages (./packages shadows them on PYTHONPATH).
-WHEEL_CONTRACTS = Path(aea.__file__).resolve().parent.parent / "packages" / "valory" / "contracts"
+# Located through the open-autonomy distribution: `import packages` finds ./packages first.
+WHEEL_CONTRACTS = Path(str(distribution("open-autonomy").locate_file("packages"))) / "valory" / "contracts"
 REGISTRY_BUILD = (
     REPO_ROOT
     / "packages"

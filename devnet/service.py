@@ -289,6 +289,8 @@ class LocalService:
             **self.agent_overrides.get(index, {}),
         }
         env = dict(os.environ)
+        # An agent runs exactly the packages fetched into its folder, never the repo's ./packages.
+        env.pop("PYTHONPATH", None)
         env.update(self.ledger_environment())
         env.update({SKILL_ENV_PREFIX + key: value for key, value in overrides.items()})
         env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = ipfs_multiaddr(IPFS_API_PORT)

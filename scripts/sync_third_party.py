@@ -11,15 +11,13 @@ the committed packages.json must not change (CI checks with `git diff --exit-cod
 import json
 import shutil
 import sys
+from importlib.metadata import distribution
 from pathlib import Path
-
-import aea
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES_DIR = REPO_ROOT / "packages"
-# The wheels install their packages next to aea in site-packages; `import packages` would find ./packages
-# first, since env.sh puts the repo root on PYTHONPATH.
-WHEEL_PACKAGES_DIR = Path(aea.__file__).resolve().parent.parent / "packages"
+# Located through the open-autonomy distribution: `import packages` finds ./packages first (repo root on PYTHONPATH).
+WHEEL_PACKAGES_DIR = Path(str(distribution("open-autonomy").locate_file("packages")))
 TYPE_TO_FOLDER = {
     "protocol": "protocols",
     "connection": "connections",

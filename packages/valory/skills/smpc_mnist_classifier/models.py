@@ -137,6 +137,7 @@ class AgentPrivateState:  # pylint: disable=too-many-instance-attributes
     global_model: Optional[MnistCnn] = None
     adopted_round: int = 0
     local_model: Optional[MnistCnn] = None
+    update_blob: Optional[bytes] = None  # the encrypted update committed to in this period
     candidate_model: Optional[MnistCnn] = None
     box_key: Optional[PrivateKey] = None
     key_party: Optional[KeyGenerationParty] = None
@@ -151,6 +152,7 @@ class AgentPrivateState:  # pylint: disable=too-many-instance-attributes
         self.key_party = None
         self.key_share = None
         self.joint_key = None
+        self.update_blob = None
         self.aggregate = None
 
 
