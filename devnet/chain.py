@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import distribution
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -49,6 +49,7 @@ NULL_ADDRESS = "0x" + "00" * 20
 # anvil's first dev account (mnemonic "test test ... junk"): a public test key that pays for deployments.
 DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 AGENT_FUNDING_WEI = 10**20
+SAFE_FUNDING_WEI = 10**19  # what the Safe pays contributors' rewards from
 
 
 def artifact(path: Path) -> Dict[str, Any]:
@@ -56,9 +57,11 @@ def artifact(path: Path) -> Dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def anvil_command(binary: str, port: int, chain_id: int = CHAIN_ID) -> List[str]:
-    """anvil on 127.0.0.1:port, mining each transaction at once."""
-    return [
+def anvil_command(
+    binary: str, port: int, state: Optional[Path] = None, chain_id: int = CHAIN_ID
+) -> List[str]:
+    """anvil on 127.0.0.1:port, mining each transaction at once; with `state`, it survives a restart."""
+    command = [
         binary,
         "--host",
         "127.0.0.1",
@@ -67,6 +70,7 @@ def anvil_command(binary: str, port: int, chain_id: int = CHAIN_ID) -> List[str]
         "--chain-id",
         str(chain_id),
     ]
+    return command + (["--state", str(state)] if state is not None else [])
 
 
 def rpc_url(port: int) -> str:
@@ -219,10 +223,11 @@ class ChainDeployment:
 def deploy_service_contracts(
     w3: Web3, owners: Sequence[str], threshold: int, url: str
 ) -> ChainDeployment:
-    """Safe (owners, threshold) and its ModelRegistry on a fresh anvil; the owners get gas money."""
+    """Safe (owners, threshold) and its ModelRegistry on a fresh anvil; gas money for the owners, rewards for the Safe."""
     deployer = Account.from_key(DEPLOYER_KEY)
     place_canonical_contracts(w3)
     safe = deploy_safe(w3, deployer, owners, threshold)
     address = deploy_registry(w3, deployer, safe)
     fund(w3, deployer, owners, AGENT_FUNDING_WEI)
+    fund(w3, deployer, [safe], SAFE_FUNDING_WEI)
     return ChainDeployment(rpc=url, chain_id=w3.eth.chain_id, safe=safe, registry=address)

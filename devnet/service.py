@@ -324,22 +324,29 @@ class LocalService:
         return self.run_dir / "chain.json"
 
     def start_chain(self) -> None:
-        """anvil on ANVIL_PORT with the agents' Safe (3 of 4) and the ModelRegistry; the agents get gas money."""
+        """anvil on ANVIL_PORT; on first start the agents' Safe (3 of 4) and the ModelRegistry, funded."""
         process = self._spawn(
             "anvil",
-            chain.anvil_command(tool("anvil"), ANVIL_PORT),
+            chain.anvil_command(
+                tool("anvil"), ANVIL_PORT, state=self.run_dir / "anvil_state.json"
+            ),
             self.run_dir,
             dict(os.environ),
         )
         url = chain.rpc_url(ANVIL_PORT)
         w3 = chain.wait_for_chain(url, process)
+        if self.chain_file.exists():
+            self.deployment = chain.ChainDeployment(
+                **json.loads(self.chain_file.read_text())
+            )
+            return
         self.deployment = chain.deploy_service_contracts(
             w3, self.addresses(), SAFE_THRESHOLD, url
         )
         self.chain_file.write_text(self.deployment.to_json())
 
     def stop_chain(self) -> None:
-        """Stop anvil (its state is lost: a restarted chain needs start_chain again)."""
+        """Stop anvil; it dumps its state, so start_chain resumes the same chain."""
         self._stop_groups(["anvil"])
 
     def start(self) -> None:

@@ -29,6 +29,7 @@ MODEL_SEED = 1  # the skill's default model_seed
 FEDAVG_TOLERANCE = 1e-5
 POLL_SECONDS = 5
 ROUNDS_DEADLINE_SECONDS = 900
+REWARD_WEI = 10**15  # paid by the Safe to each contributor of a final round
 
 
 def cycles_completed(rounds: List[str]) -> int:
@@ -132,6 +133,25 @@ def assert_settled_as_recorded(
         assert receipt["status"] == 1 and receipt["to"] == service.deployment.safe
 
 
+def assert_rewards_follow_contributions(
+    service: LocalService, rounds: Iterable[int]
+) -> None:
+    """Each agent's registry count is the rounds it contributed to; the Safe paid REWARD_WEI for each."""
+    assert service.deployment is not None
+    w3 = chain_view(service)
+    registry = chain.registry(w3, service.deployment.registry)
+    records = [
+        json.loads(record_path(service, 0, global_round).read_text())
+        for global_round in rounds
+    ]
+    for agent in service.addresses():
+        included, _excluded = registry.functions.contribution(agent).call()
+        assert included == sum(agent in r["included_updates"] for r in records)
+    paid = REWARD_WEI * sum(len(r["included_updates"]) for r in records)
+    balance = w3.eth.get_balance(service.deployment.safe)
+    assert balance == chain.SAFE_FUNDING_WEI - paid
+
+
 def expected_global_model(
     service: LocalService, record: Dict, previous: np.ndarray
 ) -> np.ndarray:
@@ -174,7 +194,11 @@ def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
 ) -> None:
     """3 global rounds: FedAvg-exact, accuracy rising, the third one without the killed agent_3."""
     service = LocalService(
-        tmp_path / "run", skill_overrides={"AUDIT_LOCAL_UPDATES": "true"}
+        tmp_path / "run",
+        skill_overrides={
+            "AUDIT_LOCAL_UPDATES": "true",
+            "SETTLEMENT_REWARD_WEI": str(REWARD_WEI),
+        },
     )
     service.prepare()
     try:
@@ -193,6 +217,7 @@ def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
         )
         assert safe_nonce(service) == 3
         assert_settled_as_recorded(service, range(3), 3)
+        assert_rewards_follow_contributions(service, (1, 2, 3))
     finally:
         service.stop()
     assert service.processes == {}
@@ -252,3 +277,35 @@ def test_bad_updates_and_shares_are_excluded_and_the_round_completes(
         f"Excluding the decryption shares of {agents[2]}: they do not decrypt consistently"
         in log
     )
+
+
+def entered(service: LocalService, agent: int, round_name: str, times: int) -> Callable[[], bool]:
+    """A condition: agent `agent` entered `round_name` at least `times` times."""
+    return lambda: list(service.rounds_entered(agent)).count(round_name) >= times
+
+
+@pytest.mark.e2e
+def test_settlement_fails_without_the_chain_and_the_next_round_settles(
+    tmp_path: Path,
+) -> None:
+    """anvil stops before round 2 settles: that period ends incomplete with its reason; back up, round 2 settles."""
+    service = LocalService(tmp_path / "run")
+    service.prepare()
+    try:
+        service.start()
+        wait_for(service, rounds_recorded(service, [0], 1), "round 1")
+        wait_for(service, entered(service, 0, "global_model_vote_round", 2), "round 2's vote")
+        service.stop_chain()
+        wait_for(service, entered(service, 0, "settlement_failed_round", 1), "the failed settlement")
+        service.start_chain()
+        wait_for(service, rounds_recorded(service, range(NUMBER_OF_AGENTS), 2), "round 2 settled")
+        assert safe_nonce(service) == 2
+        for global_round in (1, 2):
+            assert_settled_as_recorded(service, range(NUMBER_OF_AGENTS), global_round)
+    finally:
+        service.stop()
+    log = service.log_path("agent_0").read_text()
+    assert "Global round 2 is not final: the agents agreed on no Safe transaction" in log
+    assert "ended without a final global model: the agents agreed on no Safe transaction" in log
+    rounds = [json.loads(record_path(service, 0, r).read_text()) for r in (1, 2)]
+    assert rounds[1]["period"] > rounds[0]["period"] + 1  # the failed period accepted nothing final
