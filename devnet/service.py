@@ -31,6 +31,8 @@ from aea_test_autonomy.helpers.base import tendermint_health_check
 
 from devnet.supervisor import ProcessSpec, Supervisor
 
+from devnet import chain
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 VENV_BIN = Path(sys.executable).parent
@@ -41,6 +43,7 @@ NUMBER_OF_AGENTS = 4
 BASE_PORT = int(os.environ.get("SMPC_DEVNET_BASE_PORT", "26650"))
 PORTS_PER_NODE = 10
 IPFS_API_PORT = BASE_PORT - PORTS_PER_NODE
+ANVIL_PORT = IPFS_API_PORT + 1
 # A loopback address other than 127.0.0.1: aea's IPFS tool insists on an `ipfs` 0.6.0 binary for
 # "local" daemons (localhost/127.0.0.1) but talks to any other address through the HTTP API only.
 IPFS_API_HOST = "127.0.0.2"
@@ -51,6 +54,8 @@ AGENT_PREFIX = "agent_"
 NODE_PREFIX = "node_"
 AGENTS_FILE = "agents.json"
 TEMPLATE_AGENT_NAME = "agent_template"
+SAFE_THRESHOLD = 3  # of NUMBER_OF_AGENTS owners, as Tendermint's and the decryption's quorum
+LEDGER_ENV_PREFIX = "CONNECTION_LEDGER_CONFIG_LEDGER_APIS_ETHEREUM_"
 ROUND_ENTERED = re.compile(r"Entered in the '(\w+)' round for period (\d+)")
 
 
@@ -201,6 +206,7 @@ class LocalService:
     agent_overrides: Dict[int, Dict[str, str]] = field(default_factory=dict)
     offenders: Dict[int, str] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
+    deployment: Optional[chain.ChainDeployment] = None
 
     @property
     def agent_dirs(self) -> List[Path]:
@@ -347,12 +353,14 @@ class LocalService:
             "SETUP_ALL_PARTICIPANTS": json.dumps(participants),
             "RUN_DIR": str(self.run_dir / "agents"),
             "IPFS_API_URL": f"http://{IPFS_API_HOST}:{IPFS_API_PORT}",
+            **self.chain_overrides(),
             **self.skill_overrides,
             **self.agent_overrides.get(index, {}),
         }
         env = dict(os.environ)
         # An agent runs exactly the packages fetched into its folder, never the repo's ./packages.
         env.pop("PYTHONPATH", None)
+        env.update(self.ledger_environment())
         env.update({SKILL_ENV_PREFIX + key: value for key, value in overrides.items()})
         env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = ipfs_multiaddr(IPFS_API_PORT)
         env["CONNECTION_ABCI_CONFIG_HOST"] = "127.0.0.1"
@@ -363,8 +371,60 @@ class LocalService:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
+    def chain_overrides(self) -> Dict[str, str]:
+        """Skill params naming the service's Safe and ModelRegistry (none before the chain is up)."""
+        if self.deployment is None:
+            return {}
+        return {
+            "SETUP_SAFE_CONTRACT_ADDRESS": self.deployment.safe,
+            "MODEL_REGISTRY_ADDRESS": self.deployment.registry,
+        }
+
+    def ledger_environment(self) -> Dict[str, str]:
+        """The ledger connection's RPC and chain id (the ledger_apis.ethereum entry)."""
+        if self.deployment is None:
+            return {}
+        return {
+            LEDGER_ENV_PREFIX + "ADDRESS": self.deployment.rpc,
+            LEDGER_ENV_PREFIX + "CHAIN_ID": str(self.deployment.chain_id),
+        }
+
+    @property
+    def chain_file(self) -> Path:
+        """Where the run's chain deployment is written (scripts/registry.py reads it)."""
+        return self.run_dir / "chain.json"
+
+    def start_chain(self) -> None:
+        """anvil on ANVIL_PORT; on first start the agents' Safe (3 of 4) and the ModelRegistry, funded."""
+        self.supervisor.start(
+            ProcessSpec(
+                "anvil",
+                chain.anvil_command(
+                    tool("anvil"), ANVIL_PORT, state=self.run_dir / "anvil_state.json"
+                ),
+                self.run_dir,
+                dict(os.environ),
+                self.console_path("anvil"),
+            )
+        )
+        url = chain.rpc_url(ANVIL_PORT)
+        w3 = chain.wait_for_chain(url, partial(self.supervisor.running, "anvil"))
+        if self.chain_file.exists():
+            self.deployment = chain.ChainDeployment(
+                **json.loads(self.chain_file.read_text())
+            )
+            return
+        self.deployment = chain.deploy_service_contracts(
+            w3, self.addresses(), SAFE_THRESHOLD, url
+        )
+        self.chain_file.write_text(self.deployment.to_json())
+
+    def stop_chain(self) -> None:
+        """Stop anvil, unsupervised (a chain outage, for tests); it dumps its state, so start_chain resumes the same chain."""
+        self.supervisor.stop(["anvil"])
+
     def start(self) -> None:
-        """Start kubo, then the agents, then (once every agent serves ABCI) the Tendermint nodes; supervise them.
+        """Start the chain and kubo, then the agents, then (once every agent serves ABCI) the Tendermint nodes; supervise them.
 
         Readiness is polled, as open-autonomy's own end-to-end base does: kubo's API, each agent's ABCI
         port, each node's /health. A node is only ever (re)started while its agent serves ABCI, so no node
@@ -372,6 +432,7 @@ class LocalService:
         """
         self.write_agents_file()
         participants = self.addresses()
+        self.start_chain()
         self.start_ipfs()
         for i, agent_dir in enumerate(self.agent_dirs):
             self.supervisor.start(
@@ -453,7 +514,7 @@ class LocalService:
         self.supervisor.stop([node_name(index), agent_name(index)])
 
     def stop(self) -> None:
-        """Stop everything started, in an order that logs no errors: the nodes, then the agents, then kubo.
+        """Stop everything started, in an order that logs no errors: the nodes, then the agents, kubo and anvil.
 
         Tendermint 0.34 logs some 40 error lines when a 4-node net stops gracefully (every node reports
         each peer and its RPC server closing), so the nodes are killed at once: a node is crash-safe (its
@@ -465,7 +526,7 @@ class LocalService:
             [name for name in names if name.startswith(NODE_PREFIX)],
             signal_number=signal.SIGKILL,
         )
-        for kind in (AGENT_PREFIX, "ipfs"):
+        for kind in (AGENT_PREFIX, "ipfs", "anvil"):
             self.supervisor.stop([name for name in names if name.startswith(kind)])
         self.supervisor.close()
 

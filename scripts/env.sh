@@ -6,6 +6,7 @@
 #   .tools/bin/   tendermint, ipfs (kubo), anvil (symlink into .tools/node)
 #   .tools/go/    Go module cache (GOPATH), .tools/go-build/ Go build cache
 #   .tools/node/  npm prefix holding the anvil binary package
+#   .tools/solc/  npm prefix holding solc-js (the Solidity compiler the install compiles contracts/ with)
 # Safe under `set -euo pipefail` and safe to source more than once.
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

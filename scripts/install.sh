@@ -4,7 +4,7 @@
 #
 #   scripts/install.sh [--smoke] [STEP ...]
 #
-# STEPs: python tendermint kubo anvil browser (default: all, in that order).
+# STEPs: python tendermint kubo anvil solc contracts browser (default: all, in that order).
 # --smoke  after installing, start an IPFS daemon and an anvil node on free localhost ports,
 #          check they answer (IPFS add + cat, eth_chainId), and stop them.
 # Prints one line per step; the full output of every step is in .tools/install.log (shown if a step fails).
@@ -23,6 +23,7 @@ TENDERMINT_VERSION="0.34.19" # the exact version open-autonomy checks
 # it: we build from its module directory instead (kubo as the main module, its own go.sum).
 KUBO_VERSION="0.43.0"
 ANVIL_VERSION="1.7.1"
+SOLC_VERSION="0.8.28" # solc-js from npm; must match the pragma of contracts/*.sol
 
 log() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -32,12 +33,12 @@ STEPS=()
 for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
-    python | tendermint | kubo | anvil | browser) STEPS+=("$arg") ;;
+    python | tendermint | kubo | anvil | solc | contracts | browser) STEPS+=("$arg") ;;
     -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
-[ "${#STEPS[@]}" -gt 0 ] || STEPS=(python tendermint kubo anvil browser)
+[ "${#STEPS[@]}" -gt 0 ] || STEPS=(python tendermint kubo anvil solc contracts browser)
 
 mkdir -p "$GOBIN"
 cd "$REPO_ROOT"
@@ -131,6 +132,30 @@ step_browser() {
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
   command -v chromedriver >/dev/null || die "chromedriver not on PATH after apt-get install"
+}
+
+# --- solc: solc-js (the Solidity compiler as WebAssembly) from npm, in its own prefix ----------
+SOLC_DIR="$TOOLS_DIR/solc/node_modules/solc"
+solc_version() { node -e "console.log(require('$SOLC_DIR').version())" 2>/dev/null | cut -d+ -f1; }
+
+step_solc() {
+  if [ "$(solc_version)" = "$SOLC_VERSION" ]; then
+    log "solc: solc-js $SOLC_VERSION already in .tools/solc, skipping"
+    return
+  fi
+  command -v npm >/dev/null || die "npm not found"
+  log "solc: npm install solc@$SOLC_VERSION into .tools/solc"
+  mkdir -p "$TOOLS_DIR/solc"
+  npm install --prefix "$TOOLS_DIR/solc" --ignore-scripts --no-audit --no-fund "solc@$SOLC_VERSION"
+  [ "$(solc_version)" = "$SOLC_VERSION" ] || die "solc-js version is not $SOLC_VERSION"
+}
+
+# --- contracts: the project's Solidity into its contract packages' build JSON (deterministic) --
+step_contracts() {
+  [ "$(solc_version)" = "$SOLC_VERSION" ] || step_solc
+  log "contracts: compiling contracts/ModelRegistry.sol"
+  node scripts/compile_contract.js "$SOLC_DIR" contracts/ModelRegistry.sol ModelRegistry \
+    packages/valory/contracts/model_registry/build/ModelRegistry.json
 }
 
 # --- smoke checks (--smoke) -------------------------------------------------------------------

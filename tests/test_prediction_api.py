@@ -23,7 +23,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from devnet.service import REPO_ROOT, LocalService
+from devnet.service import REPO_ROOT, LocalService, agent_name
 from packages.valory.skills.smpc_mnist_classifier import learning
 from tests.test_service_e2e import record_path, rounds_recorded, wait_for
 
@@ -164,7 +164,7 @@ def test_bad_requests_get_a_json_error_and_the_agent_keeps_serving(
     if status == 405:
         assert headers["Allow"] in {"GET", "POST"}
     assert call(service, "GET", "/healthcheck")[0] == 200
-    assert service.processes[f"agent_{AGENT}"].poll() is None
+    assert service.supervisor.running(agent_name(AGENT))
 
 
 def test_a_burst_of_predictions_does_not_stop_the_fsm(service: LocalService) -> None:

@@ -22,13 +22,20 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     AggregationRound,
     DecryptionShareRound,
     Event,
+    FinalizeModelRound,
+    FinishedSettlementPreparationRound,
     FinishedUpdateGlobalModelRound,
     GlobalModelVoteRound,
     JointKeyRound,
     KeyExchangeRound,
     KeySharingRound,
+    PrepareSettlementRound,
+    SettlementFailedRound,
     SubmitUpdateRound,
     TrainingRound,
+)
+from packages.valory.skills.transaction_settlement_abci.rounds import (
+    TransactionSubmissionAbciApp,
 )
 
 ROOT_SPEC = Path(__file__).resolve().parent.parent / "fsm_specification.yaml"
@@ -46,6 +53,15 @@ ABSTRACT_STATE_OF = {
     AggregationRound: "UpdateGlobalModelState",
     DecryptionShareRound: "UpdateGlobalModelState",
     GlobalModelVoteRound: "UpdateGlobalModelState",
+    PrepareSettlementRound: "UpdateGlobalModelState",
+    FinishedSettlementPreparationRound: "UpdateGlobalModelState",
+    # valory's transaction settlement of the accepted model through the Safe
+    **{
+        round_cls: "UpdateGlobalModelState"
+        for round_cls in TransactionSubmissionAbciApp.get_all_rounds()
+    },
+    FinalizeModelRound: "UpdateGlobalModelState",
+    SettlementFailedRound: "UpdateGlobalModelState",
     FinishedUpdateGlobalModelRound: "UpdateGlobalModelState",
     ResetAndPauseRound: "UpdateGlobalModelState",
     FinishedResetAndPauseRound: "UpdateGlobalModelState",

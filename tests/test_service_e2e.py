@@ -2,9 +2,11 @@
 
 The honest run checks that every agent cycles Registration -> Training -> UpdateGlobalModel -> Training,
 that each accepted global model equals plaintext FedAvg of the same local updates (test-only audited
-agents, tests/offenders.py, keep each plaintext update in the agent's own folder), that accuracy rises, and that the service
-completes a round after one agent is killed. The faulty run checks that a malformed update, a
-wrong-size ciphertext and a bad decryption share, each from a test-only offender, are each excluded with a clear log line while the
+agents, tests/offenders.py, keep each plaintext update in the agent's own folder), that accuracy rises,
+that every final round was settled through the Safe into the ModelRegistry exactly as the agents recorded
+it (one Safe transaction per round), and that the service completes and settles a round after one agent
+is killed (3 of 4 signatures). The faulty run checks that a malformed update, a wrong-size ciphertext and
+a bad decryption share, each from a test-only offender, are each excluded with a clear log line while the
 round still completes.
 """
 
@@ -15,7 +17,9 @@ from typing import Callable, Dict, Iterable, List
 
 import numpy as np
 import pytest
+from web3 import Web3
 
+from devnet import chain
 
 from devnet.service import NUMBER_OF_AGENTS, LocalService
 from devnet.supervisor import EventKind
@@ -33,6 +37,7 @@ MODEL_SEED = 1  # the skill's default model_seed
 FEDAVG_TOLERANCE = 1e-5
 POLL_SECONDS = 5
 ROUNDS_DEADLINE_SECONDS = 900
+REWARD_WEI = 10**15  # paid by the Safe to each contributor of a final round
 
 
 def cycles_completed(rounds: List[str]) -> int:
@@ -91,6 +96,70 @@ def rounds_recorded(
     )
 
 
+def chain_view(service: LocalService) -> Web3:
+    """web3 on the run's anvil."""
+    assert service.deployment is not None
+    return Web3(Web3.HTTPProvider(service.deployment.rpc))
+
+
+def safe_nonce(service: LocalService) -> int:
+    """How many transactions the service's Safe executed."""
+    assert service.deployment is not None
+    safe = chain.safe_contract(chain_view(service), service.deployment.safe)
+    return safe.functions.nonce().call()
+
+
+def assert_settled_as_recorded(
+    service: LocalService, agents: Iterable[int], global_round: int
+) -> None:
+    """The registry's record of the round equals each agent's JSON record; its tx went through the Safe."""
+    assert service.deployment is not None
+    w3 = chain_view(service)
+    registry = chain.registry(w3, service.deployment.registry)
+    (
+        number,
+        period,
+        model,
+        aggregate,
+        joint_key,
+        contributors,
+        decryptors,
+        excluded,
+        reasons,
+    ) = registry.functions.getRound(global_round).call()
+    for agent in agents:
+        record = json.loads(record_path(service, agent, global_round).read_text())
+        assert (number, period) == (record["global_round"], record["period"])
+        assert model.hex() == record["global_model_digest"]
+        assert aggregate.hex() == record["aggregate_digest"]
+        assert joint_key.hex() == record["joint_public_key_digest"]
+        assert set(contributors) == set(record["included_updates"])
+        assert set(decryptors) == set(record["decryption_shares"])
+        assert set(excluded) == set(service.addresses()) - set(contributors)
+        assert all(reason in (1, 2, 3) for reason in reasons)
+        receipt = w3.eth.get_transaction_receipt(record["settlement_tx_hash"])
+        assert receipt["status"] == 1 and receipt["to"] == service.deployment.safe
+
+
+def assert_rewards_follow_contributions(
+    service: LocalService, rounds: Iterable[int]
+) -> None:
+    """Each agent's registry count is the rounds it contributed to; the Safe paid REWARD_WEI for each."""
+    assert service.deployment is not None
+    w3 = chain_view(service)
+    registry = chain.registry(w3, service.deployment.registry)
+    records = [
+        json.loads(record_path(service, 0, global_round).read_text())
+        for global_round in rounds
+    ]
+    for agent in service.addresses():
+        included, _excluded = registry.functions.contribution(agent).call()
+        assert included == sum(agent in r["included_updates"] for r in records)
+    paid = REWARD_WEI * sum(len(r["included_updates"]) for r in records)
+    balance = w3.eth.get_balance(service.deployment.safe)
+    assert balance == chain.SAFE_FUNDING_WEI - paid
+
+
 def expected_global_model(
     service: LocalService, record: Dict, previous: np.ndarray
 ) -> np.ndarray:
@@ -134,6 +203,7 @@ def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
     """3 global rounds: FedAvg-exact, accuracy rising, the third one without the killed agent_3."""
     service = LocalService(
         tmp_path / "run",
+        skill_overrides={"SETTLEMENT_REWARD_WEI": str(REWARD_WEI)},
         offenders=dict.fromkeys(range(NUMBER_OF_AGENTS), AuditedAgent.__name__),
     )
     service.prepare()
@@ -144,10 +214,16 @@ def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
             rounds_recorded(service, range(NUMBER_OF_AGENTS), 2),
             "2 accepted rounds",
         )
+        assert safe_nonce(service) == 2
+        for global_round in (1, 2):
+            assert_settled_as_recorded(service, range(NUMBER_OF_AGENTS), global_round)
         service.take_offline(3)
         wait_for(
             service, rounds_recorded(service, range(3), 3), "a round without agent_3"
         )
+        assert safe_nonce(service) == 3
+        assert_settled_as_recorded(service, range(3), 3)
+        assert_rewards_follow_contributions(service, (1, 2, 3))
     finally:
         service.stop()
     assert service.processes == []
@@ -205,3 +281,35 @@ def test_bad_updates_and_shares_are_excluded_and_the_round_completes(
         f"Excluding the decryption shares of {agents[2]}: they do not decrypt consistently"
         in log
     )
+
+
+def entered(service: LocalService, agent: int, round_name: str, times: int) -> Callable[[], bool]:
+    """A condition: agent `agent` entered `round_name` at least `times` times."""
+    return lambda: list(service.rounds_entered(agent)).count(round_name) >= times
+
+
+@pytest.mark.e2e
+def test_settlement_fails_without_the_chain_and_the_next_round_settles(
+    tmp_path: Path,
+) -> None:
+    """anvil stops before round 2 settles: that period ends incomplete with its reason; back up, round 2 settles."""
+    service = LocalService(tmp_path / "run")
+    service.prepare()
+    try:
+        service.start()
+        wait_for(service, rounds_recorded(service, [0], 1), "round 1")
+        wait_for(service, entered(service, 0, "global_model_vote_round", 2), "round 2's vote")
+        service.stop_chain()
+        wait_for(service, entered(service, 0, "settlement_failed_round", 1), "the failed settlement")
+        service.start_chain()
+        wait_for(service, rounds_recorded(service, range(NUMBER_OF_AGENTS), 2), "round 2 settled")
+        assert safe_nonce(service) == 2
+        for global_round in (1, 2):
+            assert_settled_as_recorded(service, range(NUMBER_OF_AGENTS), global_round)
+    finally:
+        service.stop()
+    log = service.log_path("agent_0").read_text()
+    assert "Global round 2 is not final: the agents agreed on no Safe transaction" in log
+    assert "ended without a final global model: the agents agreed on no Safe transaction" in log
+    rounds = [json.loads(record_path(service, 0, r).read_text()) for r in (1, 2)]
+    assert rounds[1]["period"] > rounds[0]["period"] + 1  # the failed period accepted nothing final

@@ -27,6 +27,16 @@ from typing import (
 
 import numpy as np
 from nacl.public import PrivateKey
+from packages.valory.contracts.gnosis_safe.contract import (
+    GnosisSafeContract,
+    SafeOperation,
+)
+from packages.valory.contracts.model_registry.contract import ModelRegistryContract
+from packages.valory.contracts.multisend.contract import (
+    MultiSendContract,
+    MultiSendOperation,
+)
+from packages.valory.protocols.contract_api import ContractApiMessage
 from packages.valory.skills.abstract_round_abci.base import AbstractRound
 from packages.valory.skills.abstract_round_abci.behaviour_utils import (
     TimeoutException,
@@ -42,7 +52,7 @@ from packages.valory.skills.registration_abci.behaviours import (
 from packages.valory.skills.reset_pause_abci.behaviours import (
     ResetPauseABCIConsensusBehaviour,
 )
-from packages.valory.skills.smpc_mnist_classifier import learning
+from packages.valory.skills.smpc_mnist_classifier import learning, settlement
 from packages.valory.skills.smpc_mnist_classifier import threshold_ckks as ckks
 from packages.valory.skills.smpc_mnist_classifier.blob_store import (
     BlobStore,
@@ -67,23 +77,35 @@ from packages.valory.skills.smpc_mnist_classifier.models import (
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
     AggregationPayload,
     DecryptionSharePayload,
+    FinalizeModelPayload,
     GlobalModelVotePayload,
     JointKeyPayload,
     KeyExchangePayload,
     KeySharingPayload,
+    PrepareSettlementPayload,
+    SettlementFailedPayload,
     SubmitUpdatePayload,
     TrainingPayload,
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import (
     AggregationRound,
     DecryptionShareRound,
+    FinalizeModelRound,
     GlobalModelVoteRound,
     JointKeyRound,
     KeyExchangeRound,
     KeySharingRound,
+    PrepareSettlementRound,
+    SettlementFailedRound,
     SubmitUpdateRound,
     SynchronizedData,
     TrainingRound,
+)
+from packages.valory.skills.transaction_settlement_abci.behaviours import (
+    TransactionSettlementRoundBehaviour,
+)
+from packages.valory.skills.transaction_settlement_abci.payload_tools import (
+    hash_payload_to_hex,
 )
 
 RECORDS_FOLDER = "rounds"
@@ -510,8 +532,10 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
         yield from self.prune_blobs()
         if self.synchronized_data.previous_update_incomplete:
+            failure = self.synchronized_data.settlement_failure
             self.context.logger.warning(
-                f"Period {self.synchronized_data.period_count - 1} ended without an accepted global model"
+                f"Period {self.synchronized_data.period_count - 1} ended without a final global model"
+                + (f": {failure}" if failure else "")
             )
         joint_key = self.private.joint_key
         if (
@@ -876,8 +900,158 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
         return True
 
 
+class PrepareSettlementBehaviour(SmpcMnistBaseBehaviour):
+    """Build the Safe transaction that records the accepted round and pays its contributors (one multisend)."""
+
+    matching_round: Type[AbstractRound] = PrepareSettlementRound
+
+    def async_act(self) -> Generator:
+        """Vote for the tx settlement hash payload of the Safe transaction, or None if it cannot be built."""
+        with self.context.benchmark_tool.measure(self.behaviour_id).local():
+            tx_hash = yield from self._settlement_tx_hash()
+        yield from self.submit(PrepareSettlementPayload(self.me, tx_hash=tx_hash))
+
+    def _settlement_tx_hash(self) -> Generator[None, None, Optional[str]]:
+        """registry call (+ rewards) -> multisend data -> Safe tx hash -> tx settlement payload."""
+        data = self.synchronized_data
+        try:
+            arguments = settlement.registry_arguments(
+                data.accepted_round_record,
+                data.all_participants,
+                data.key_holders,
+                list(data.submitted_updates),
+            )
+            rewards = settlement.reward_transfers(
+                arguments["contributors"], self.params.settlement_reward_wei
+            )
+        except settlement.SettlementError as error:
+            self.context.logger.error(f"Cannot settle the accepted round: {error}")
+            return None
+        record_call = yield from self._contract_call(
+            ContractApiMessage.Performative.GET_STATE,
+            self.params.model_registry_address,
+            str(ModelRegistryContract.contract_id),
+            "get_record_round_data",
+            **arguments,
+        )
+        if record_call is None:
+            return None
+        calls = [
+            {
+                "operation": MultiSendOperation.CALL,
+                "to": self.params.model_registry_address,
+                "value": 0,
+                "data": bytes.fromhex(record_call["data"][2:]),
+            },
+            *(
+                {"operation": MultiSendOperation.CALL, "data": b"", **reward}
+                for reward in rewards
+            ),
+        ]
+        multisend = yield from self._contract_call(
+            ContractApiMessage.Performative.GET_RAW_TRANSACTION,
+            self.params.multisend_address,
+            str(MultiSendContract.contract_id),
+            "get_tx_data",
+            multi_send_txs=calls,
+        )
+        if multisend is None:
+            return None
+        multisend_data = bytes.fromhex(multisend["data"][2:])
+        safe_tx = yield from self._contract_call(
+            ContractApiMessage.Performative.GET_STATE,
+            data.safe_contract_address,
+            str(GnosisSafeContract.contract_id),
+            "get_raw_safe_transaction_hash",
+            to_address=self.params.multisend_address,
+            value=0,
+            data=multisend_data,
+            operation=SafeOperation.DELEGATE_CALL.value,
+            safe_tx_gas=0,
+        )
+        if safe_tx is None:
+            return None
+        self.context.logger.info(
+            f"Settling global round {arguments['round_number']} through the Safe: "
+            f"{len(arguments['contributors'])} contributors, "
+            f"{len(arguments['exclusions'])} excluded, {len(rewards)} rewards"
+        )
+        return hash_payload_to_hex(
+            safe_tx_hash=safe_tx["tx_hash"][2:],
+            ether_value=0,
+            safe_tx_gas=0,
+            to_address=self.params.multisend_address,
+            data=multisend_data,
+            operation=SafeOperation.DELEGATE_CALL.value,
+        )
+
+    def _contract_call(
+        self,
+        performative: ContractApiMessage.Performative,
+        contract_address: str,
+        contract_id: str,
+        contract_callable: str,
+        **kwargs: Any,
+    ) -> Generator[None, None, Optional[Dict[str, Any]]]:
+        """One contract_api request; its body, or None (logged) if the ledger connection answers an error."""
+        response = yield from self.get_contract_api_response(
+            performative=performative,
+            contract_address=contract_address,
+            contract_id=contract_id,
+            contract_callable=contract_callable,
+            chain_id=self.params.default_chain_id,
+            **kwargs,
+        )
+        if response.performative == ContractApiMessage.Performative.STATE:
+            return cast(Dict[str, Any], response.state.body)
+        if response.performative == ContractApiMessage.Performative.RAW_TRANSACTION:
+            return cast(Dict[str, Any], response.raw_transaction.body)
+        self.context.logger.error(
+            f"Cannot settle the accepted round: {contract_callable} failed: {response}"
+        )
+        return None
+
+
+class FinalizeModelBehaviour(SmpcMnistBaseBehaviour):
+    """The settlement was validated on chain: vote to make the accepted model final."""
+
+    matching_round: Type[AbstractRound] = FinalizeModelRound
+
+    def async_act(self) -> Generator:
+        """Report the validated settlement transaction."""
+        tx_hash = self.synchronized_data.final_tx_hash
+        self.context.logger.info(
+            f"Global round {self.synchronized_data.global_round} settled on chain in {tx_hash}"
+        )
+        yield from self.submit(FinalizeModelPayload(self.me, settlement_tx_hash=tx_hash))
+
+
+class SettlementFailedBehaviour(SmpcMnistBaseBehaviour):
+    """The settlement failed: agree on why; the accepted model is rolled back to the last final one."""
+
+    matching_round: Type[AbstractRound] = SettlementFailedRound
+
+    def async_act(self) -> Generator:
+        """Vote for the failure reason every agent derives from the agreed data."""
+        reason = settlement_failure_reason(self.synchronized_data)
+        self.context.logger.warning(
+            f"Global round {self.synchronized_data.global_round} is not final: {reason}"
+        )
+        yield from self.submit(SettlementFailedPayload(self.me, reason=reason))
+
+
+def settlement_failure_reason(data: SynchronizedData) -> str:
+    """Why settlement failed, from agreed data only (so that every agent votes the same)."""
+    if data.db.get("most_voted_tx_hash", None) is None:
+        return "the agents agreed on no Safe transaction (registry call or chain unavailable)"
+    return (
+        "the Safe transaction was not validated on chain "
+        f"(transaction settlement status {data.final_verification_status.name})"
+    )
+
+
 class SmpcMnistRoundBehaviour(AbstractRoundBehaviour):
-    """Runs the service's chained FSM: registration, key generation, training, update, reset."""
+    """Runs the service's chained FSM: registration, key generation, training, update, settlement, reset."""
 
     initial_behaviour_cls = RegistrationStartupBehaviour
     abci_app_cls = SmpcMnistServiceAbciApp
@@ -891,5 +1065,9 @@ class SmpcMnistRoundBehaviour(AbstractRoundBehaviour):
         AggregationBehaviour,
         DecryptionShareBehaviour,
         GlobalModelVoteBehaviour,
+        PrepareSettlementBehaviour,
+        *TransactionSettlementRoundBehaviour.behaviours,
+        FinalizeModelBehaviour,
+        SettlementFailedBehaviour,
         *ResetPauseABCIConsensusBehaviour.behaviours,
     }

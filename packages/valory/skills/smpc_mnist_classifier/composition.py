@@ -1,4 +1,5 @@
-"""The service's full FSM: valory registration, then SMPC MNIST rounds, with reset/pause closing each period."""
+"""The service's full FSM: valory registration, the SMPC MNIST rounds, valory's transaction settlement of
+each accepted model through the Safe, and reset/pause closing each period."""
 
 from packages.valory.skills.abstract_round_abci.abci_app_chain import (
     AbciAppTransitionMapping,
@@ -15,20 +16,37 @@ from packages.valory.skills.reset_pause_abci.rounds import (
     ResetPauseAbciApp,
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import (
+    FinalizeModelRound,
+    FinishedSettlementPreparationRound,
     FinishedUpdateGlobalModelRound,
     KeyExchangeRound,
+    SettlementFailedRound,
     SmpcMnistClassifierAbciApp,
     TrainingRound,
+)
+from packages.valory.skills.transaction_settlement_abci.rounds import (
+    FailedRound,
+    FinishedTransactionSubmissionRound,
+    RandomnessTransactionSubmissionRound,
+    TransactionSubmissionAbciApp,
 )
 
 abci_app_transition_mapping: AbciAppTransitionMapping = {
     FinishedRegistrationRound: KeyExchangeRound,
+    FinishedSettlementPreparationRound: RandomnessTransactionSubmissionRound,
+    FinishedTransactionSubmissionRound: FinalizeModelRound,
+    FailedRound: SettlementFailedRound,
     FinishedUpdateGlobalModelRound: ResetAndPauseRound,
     FinishedResetAndPauseRound: TrainingRound,
     FinishedResetAndPauseErrorRound: TrainingRound,
 }
 
 SmpcMnistServiceAbciApp = chain(
-    (AgentRegistrationAbciApp, SmpcMnistClassifierAbciApp, ResetPauseAbciApp),
+    (
+        AgentRegistrationAbciApp,
+        SmpcMnistClassifierAbciApp,
+        TransactionSubmissionAbciApp,
+        ResetPauseAbciApp,
+    ),
     abci_app_transition_mapping,
 )

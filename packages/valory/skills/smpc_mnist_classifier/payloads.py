@@ -72,3 +72,24 @@ class GlobalModelVotePayload(BaseTxPayload):
 
     global_model_digest: Optional[str]
     global_round: Optional[int]
+
+
+@dataclass(frozen=True)
+class PrepareSettlementPayload(BaseTxPayload):
+    """The Safe transaction that records the accepted round (tx settlement's hash payload; None: failed)."""
+
+    tx_hash: Optional[str]
+
+
+@dataclass(frozen=True)
+class FinalizeModelPayload(BaseTxPayload):
+    """The validated settlement transaction this agent saw: the accepted model is final."""
+
+    settlement_tx_hash: str
+
+
+@dataclass(frozen=True)
+class SettlementFailedPayload(BaseTxPayload):
+    """Why the settlement of the accepted round failed (derived from agreed data only)."""
+
+    reason: str

@@ -4,7 +4,10 @@ Concrete rounds realise the abstract specification at the repository root (fsm_s
   RegistrationState      = valory registration, KeyExchangeRound, KeySharingRound, JointKeyRound
   TrainingState          = TrainingRound
   UpdateGlobalModelState = SubmitUpdateRound, AggregationRound, DecryptionShareRound,
-                           GlobalModelVoteRound, and the reset/pause that closes each period.
+                           GlobalModelVoteRound, the settlement of an accepted model through the
+                           Safe (PrepareSettlementRound, valory's transaction_settlement_abci,
+                           FinalizeModelRound or SettlementFailedRound), and the reset/pause that
+                           closes each period.
 Payloads carry only digests, content ids and counters; blobs (key shares, ciphertexts, decryption
 shares) travel through IPFS. See composition.py for the chain.
 """
@@ -31,12 +34,18 @@ from packages.valory.skills.smpc_mnist_classifier.commitments import is_digest_h
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
     AggregationPayload,
     DecryptionSharePayload,
+    FinalizeModelPayload,
     GlobalModelVotePayload,
     JointKeyPayload,
     KeyExchangePayload,
     KeySharingPayload,
+    PrepareSettlementPayload,
+    SettlementFailedPayload,
     SubmitUpdatePayload,
     TrainingPayload,
+)
+from packages.valory.skills.transaction_settlement_abci.rounds import (
+    SynchronizedData as TxSettlementSynchronizedData,
 )
 
 # Placeholder timeouts: SharedState.setup overrides each of them from the skill params.
@@ -59,10 +68,13 @@ class Event(Enum):
     DONE = "done"
     KEY_GENERATION_FAILED = "key_generation_failed"
     KEY_GENERATION_TIMEOUT = "key_generation_timeout"
+    SETTLEMENT_FAILED = "settlement_failed"
+    SETTLEMENT_RETRY = "settlement_retry"
+    SETTLEMENT_TIMEOUT = "settlement_timeout"
 
 
-class SynchronizedData(BaseSynchronizedData):
-    """The data every agent agrees on, read through typed properties."""
+class SynchronizedData(TxSettlementSynchronizedData):
+    """The data every agent agrees on, read through typed properties (incl. the tx settlement's)."""
 
     def _collection(self, key: str) -> DeserializedCollection:
         """A collection stored by a collection round ({} before the round ran)."""
@@ -199,6 +211,50 @@ class SynchronizedData(BaseSynchronizedData):
         )
 
     @property
+    def final_round_record(self) -> Dict[str, Any]:
+        """The last round whose settlement on chain was validated, with its settlement tx hash ({} if none)."""
+        return cast(
+            Dict[str, Any],
+            self.db.get(get_name(SynchronizedData.final_round_record), {}),
+        )
+
+    @property
+    def settlement_preparations(self) -> Mapping[str, PrepareSettlementPayload]:
+        """Every agent's Safe transaction for recording the accepted round."""
+        return cast(
+            Mapping[str, PrepareSettlementPayload],
+            self._collection(get_name(SynchronizedData.settlement_preparations)),
+        )
+
+    @property
+    def finalize_model_votes(self) -> Mapping[str, FinalizeModelPayload]:
+        """Every agent's view of the validated settlement transaction."""
+        return cast(
+            Mapping[str, FinalizeModelPayload],
+            self._collection(get_name(SynchronizedData.finalize_model_votes)),
+        )
+
+    @property
+    def settlement_tx_hash(self) -> str:
+        """The validated settlement transaction of this period's accepted round."""
+        return cast(
+            str, self.db.get_strict(get_name(SynchronizedData.settlement_tx_hash))
+        )
+
+    @property
+    def settlement_failure_votes(self) -> Mapping[str, SettlementFailedPayload]:
+        """Every agent's reason for the failed settlement."""
+        return cast(
+            Mapping[str, SettlementFailedPayload],
+            self._collection(get_name(SynchronizedData.settlement_failure_votes)),
+        )
+
+    @property
+    def settlement_failure(self) -> str:
+        """Why the last settlement failed ('' if the last one did not)."""
+        return cast(str, self.db.get(get_name(SynchronizedData.settlement_failure), ""))
+
+    @property
     def previous_update_incomplete(self) -> bool:
         """Whether the previous period ended without an accepted model (timeout or no majority)."""
         return (
@@ -301,6 +357,8 @@ class JointKeyRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
                 get_name(
                     SynchronizedData.accepted_round_record
                 ): data.accepted_round_record,
+                get_name(SynchronizedData.final_round_record): data.final_round_record,
+                get_name(SynchronizedData.settlement_failure): data.settlement_failure,
             },
         )
         return persisted, event
@@ -429,6 +487,89 @@ def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
     }
 
 
+class PrepareSettlementRound(CollectSameUntilThresholdRound):
+    """Agents agree on the Safe transaction that records the accepted round in the ModelRegistry."""
+
+    payload_class = PrepareSettlementPayload
+    synchronized_data_class = SynchronizedData
+    done_event = Event.DONE
+    no_majority_event = Event.SETTLEMENT_FAILED
+    none_event = Event.SETTLEMENT_FAILED
+    collection_key = get_name(SynchronizedData.settlement_preparations)
+    selection_key = get_name(SynchronizedData.most_voted_tx_hash)
+
+
+class FinalizeModelRound(CollectSameUntilThresholdRound):
+    """The settlement was validated on chain: the accepted model becomes final, with its tx hash."""
+
+    payload_class = FinalizeModelPayload
+    synchronized_data_class = SynchronizedData
+    done_event = Event.DONE
+    no_majority_event = Event.SETTLEMENT_RETRY
+    none_event = Event.SETTLEMENT_RETRY
+    collection_key = get_name(SynchronizedData.finalize_model_votes)
+    selection_key = get_name(SynchronizedData.settlement_tx_hash)
+
+    def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
+        """Make the accepted round record final, with the settlement tx hash in it."""
+        result = super().end_block()
+        if result is None or result[1] != self.done_event:
+            return result
+        synchronized_data, event = result
+        data = cast(SynchronizedData, synchronized_data)
+        final = {
+            **data.accepted_round_record,
+            "settlement_tx_hash": data.settlement_tx_hash,
+        }
+        updated = synchronized_data.update(
+            synchronized_data_class=SynchronizedData,
+            **{
+                get_name(SynchronizedData.accepted_round_record): final,
+                get_name(SynchronizedData.final_round_record): final,
+                get_name(SynchronizedData.settlement_failure): "",
+            },
+        )
+        return updated, event
+
+
+class SettlementFailedRound(CollectSameUntilThresholdRound):
+    """The settlement failed: the period ends incomplete and the next one retries from the last final model."""
+
+    payload_class = SettlementFailedPayload
+    synchronized_data_class = SynchronizedData
+    done_event = Event.DONE
+    no_majority_event = Event.SETTLEMENT_RETRY
+    none_event = Event.SETTLEMENT_RETRY
+    collection_key = get_name(SynchronizedData.settlement_failure_votes)
+    selection_key = get_name(SynchronizedData.settlement_failure)
+
+    def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
+        """Roll the accepted model back to the last final one (the reason stays in the data)."""
+        result = super().end_block()
+        if result is None or result[1] != self.done_event:
+            return result
+        synchronized_data, event = result
+        final = cast(SynchronizedData, synchronized_data).final_round_record
+        updated = synchronized_data.update(
+            synchronized_data_class=SynchronizedData,
+            **{
+                get_name(SynchronizedData.global_model_digest): final.get(
+                    "global_model_digest", NO_GLOBAL_MODEL
+                ),
+                get_name(SynchronizedData.global_round): final.get("global_round", 0),
+                get_name(SynchronizedData.last_accepted_period): final.get(
+                    "period", -1
+                ),
+                get_name(SynchronizedData.accepted_round_record): final,
+            },
+        )
+        return updated, event
+
+
+class FinishedSettlementPreparationRound(DegenerateRound):
+    """The Safe transaction is agreed; valory's transaction settlement takes over."""
+
+
 class FinishedUpdateGlobalModelRound(DegenerateRound):
     """The update is over (accepted, no majority or timed out); the period closes."""
 
@@ -442,6 +583,8 @@ PERSISTED_KEYS: FrozenSet[str] = frozenset(
         get_name(SynchronizedData.global_round),
         get_name(SynchronizedData.last_accepted_period),
         get_name(SynchronizedData.accepted_round_record),
+        get_name(SynchronizedData.final_round_record),
+        get_name(SynchronizedData.settlement_failure),
     }
 )
 
@@ -458,7 +601,7 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
 
     Initial round: KeyExchangeRound
 
-    Initial states: {KeyExchangeRound, TrainingRound}
+    Initial states: {FinalizeModelRound, KeyExchangeRound, SettlementFailedRound, TrainingRound}
 
     Transition states:
         0. KeyExchangeRound
@@ -476,30 +619,49 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
             - training timeout: 0.
         4. SubmitUpdateRound
             - done: 5.
-            - update timeout: 8.
+            - update timeout: 12.
         5. AggregationRound
             - done: 6.
-            - no majority: 8.
-            - update timeout: 8.
+            - no majority: 12.
+            - update timeout: 12.
         6. DecryptionShareRound
             - done: 7.
-            - update timeout: 8.
+            - update timeout: 12.
         7. GlobalModelVoteRound
             - done update: 8.
-            - no majority: 8.
-            - update timeout: 8.
-        8. FinishedUpdateGlobalModelRound
+            - no majority: 12.
+            - update timeout: 12.
+        8. PrepareSettlementRound
+            - done: 11.
+            - settlement failed: 10.
+            - settlement timeout: 10.
+        9. FinalizeModelRound
+            - done: 12.
+            - settlement retry: 9.
+            - settlement timeout: 9.
+        10. SettlementFailedRound
+            - done: 12.
+            - settlement retry: 10.
+            - settlement timeout: 10.
+        11. FinishedSettlementPreparationRound
+        12. FinishedUpdateGlobalModelRound
 
-    Final states: {FinishedUpdateGlobalModelRound}
+    Final states: {FinishedSettlementPreparationRound, FinishedUpdateGlobalModelRound}
 
     Timeouts:
         key generation timeout: 60.0
         training timeout: 60.0
         update timeout: 60.0
+        settlement timeout: 60.0
     """
 
     initial_round_cls: AppState = KeyExchangeRound
-    initial_states: Set[AppState] = {KeyExchangeRound, TrainingRound}
+    initial_states: Set[AppState] = {
+        KeyExchangeRound,
+        TrainingRound,
+        FinalizeModelRound,
+        SettlementFailedRound,
+    }
     transition_function: AbciAppTransitionFunction = {
         KeyExchangeRound: {
             Event.DONE: KeySharingRound,
@@ -532,17 +694,37 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
             Event.UPDATE_TIMEOUT: FinishedUpdateGlobalModelRound,
         },
         GlobalModelVoteRound: {
-            Event.DONE_UPDATE: FinishedUpdateGlobalModelRound,
+            Event.DONE_UPDATE: PrepareSettlementRound,
             Event.NO_MAJORITY: FinishedUpdateGlobalModelRound,
             Event.UPDATE_TIMEOUT: FinishedUpdateGlobalModelRound,
         },
+        PrepareSettlementRound: {
+            Event.DONE: FinishedSettlementPreparationRound,
+            Event.SETTLEMENT_FAILED: SettlementFailedRound,
+            Event.SETTLEMENT_TIMEOUT: SettlementFailedRound,
+        },
+        FinalizeModelRound: {
+            Event.DONE: FinishedUpdateGlobalModelRound,
+            Event.SETTLEMENT_RETRY: FinalizeModelRound,
+            Event.SETTLEMENT_TIMEOUT: FinalizeModelRound,
+        },
+        SettlementFailedRound: {
+            Event.DONE: FinishedUpdateGlobalModelRound,
+            Event.SETTLEMENT_RETRY: SettlementFailedRound,
+            Event.SETTLEMENT_TIMEOUT: SettlementFailedRound,
+        },
+        FinishedSettlementPreparationRound: {},
         FinishedUpdateGlobalModelRound: {},
     }
-    final_states: Set[AppState] = {FinishedUpdateGlobalModelRound}
+    final_states: Set[AppState] = {
+        FinishedSettlementPreparationRound,
+        FinishedUpdateGlobalModelRound,
+    }
     event_to_timeout: Dict[Event, float] = {
         Event.KEY_GENERATION_TIMEOUT: DEFAULT_TIMEOUT_SECONDS,
         Event.TRAINING_TIMEOUT: DEFAULT_TIMEOUT_SECONDS,
         Event.UPDATE_TIMEOUT: DEFAULT_TIMEOUT_SECONDS,
+        Event.SETTLEMENT_TIMEOUT: DEFAULT_TIMEOUT_SECONDS,
     }
     cross_period_persisted_keys: FrozenSet[str] = PERSISTED_KEYS
     db_pre_conditions: Dict[AppState, Set[str]] = {
@@ -551,8 +733,13 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
             get_name(SynchronizedData.key_exchange),
             get_name(SynchronizedData.joint_public_key_digest),
         },
+        FinalizeModelRound: {get_name(SynchronizedData.final_tx_hash)},
+        SettlementFailedRound: set(),
     }
     db_post_conditions: Dict[AppState, Set[str]] = {
+        FinishedSettlementPreparationRound: {
+            get_name(SynchronizedData.most_voted_tx_hash)
+        },
         FinishedUpdateGlobalModelRound: {get_name(SynchronizedData.training_reports)},
     }
 

@@ -43,6 +43,7 @@ from packages.valory.skills.smpc_mnist_classifier.behaviours import (
     JointKeyBehaviour,
     KeyExchangeBehaviour,
     KeySharingBehaviour,
+    PrepareSettlementBehaviour,
     SubmitUpdateBehaviour,
     TrainingBehaviour,
 )
@@ -488,20 +489,29 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         digest = learning.model_digest(candidate)
         self.private.candidate_model = candidate
         self.private.data = agent_data
-        record = {"global_round": 1, "period": 0, "global_model_digest": digest}
+        record = {"global_round": 1, "period": 0, "global_model_digest": digest, "settlement_tx_hash": "0x01"}
         accepted = dict(
-            global_model_digest=digest, global_round=1, accepted_round_record=record, last_accepted_period=0
+            global_model_digest=digest,
+            global_round=1,
+            accepted_round_record=record,
+            last_accepted_period=0,
+            final_round_record=record,
+            settlement_failure="the Safe transaction was not validated on chain",
         )
         data = self.data(period=2, **self.keyed(epoch), **accepted)
         with caplog.at_level(logging.INFO):
             payload = self.run_behaviour(TrainingBehaviour, data, Event.DONE_TRAINING, SubmitUpdateBehaviour)
         assert payload is None
         assert self.private.global_model is candidate and self.private.adopted_round == 1
-        assert "Period 1 ended without an accepted global model" in caplog.text
+        assert (
+            "Period 1 ended without a final global model: the Safe transaction was not validated on chain"
+            in caplog.text
+        )
         saved = learning.load_model(tmp_path / ME / "models" / "round_0001.pt")
         assert learning.model_digest(saved) == digest
         written = json.loads((tmp_path / ME / "rounds" / "round_0001.json").read_text())
         assert written["global_model_digest"] == digest and 0.0 <= written["validation_accuracy"] <= 1.0
+        assert written["settlement_tx_hash"] == "0x01"
 
     def trained(self, epoch: Epoch, agent_data: learning.AgentData, local: learning.MnistCnn) -> Dict[str, Callable]:
         """This agent holds its key share and data; training yields `local` at once (patches to apply)."""
@@ -811,7 +821,7 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
     def vote(self, values: Dict[str, Any], bundles: Dict[str, bytes]) -> GlobalModelVotePayload:
         """Run the vote behaviour on `values` with `bundles` published."""
         data = self.data(**values, **self.share_payloads(bundles))
-        payload = self.run_behaviour(GlobalModelVoteBehaviour, data, Event.DONE_UPDATE, ResetAndPauseBehaviour)
+        payload = self.run_behaviour(GlobalModelVoteBehaviour, data, Event.DONE_UPDATE, PrepareSettlementBehaviour)
         assert isinstance(payload, GlobalModelVotePayload)
         return payload
 

@@ -27,10 +27,13 @@ from packages.valory.skills.abstract_round_abci.test_tools.rounds import (
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
     AggregationPayload,
     DecryptionSharePayload,
+    FinalizeModelPayload,
     GlobalModelVotePayload,
     JointKeyPayload,
     KeyExchangePayload,
     KeySharingPayload,
+    PrepareSettlementPayload,
+    SettlementFailedPayload,
     SubmitUpdatePayload,
     TrainingPayload,
 )
@@ -41,10 +44,13 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     AggregationRound,
     DecryptionShareRound,
     Event,
+    FinalizeModelRound,
     GlobalModelVoteRound,
     JointKeyRound,
     KeyExchangeRound,
     KeySharingRound,
+    PrepareSettlementRound,
+    SettlementFailedRound,
     SubmitUpdateRound,
     SynchronizedData,
     TrainingRound,
@@ -111,6 +117,8 @@ class SmpcRoundTest(BaseRoundTestClass):
                     all_participants=[participants],
                     consensus_threshold=[3],
                     safe_contract_address=["test_address"],
+                    final_round_record=[{}],
+                    settlement_failure=[""],
                 ),
                 cross_period_persisted_keys=PERSISTED_KEYS,
             )
@@ -745,3 +753,67 @@ class TestSynchronizedData(SmpcRoundTest):
         data = cast_data(data.create())
         assert data.period_count == 2 and data.previous_update_incomplete
         assert data.accepted_round_record["period"] == 0
+
+
+class TestSettlementRounds(SmpcRoundTest):
+    """Settlement: agree on the Safe tx; on validation the model is final, on failure it rolls back."""
+
+    FINAL = {"global_round": 1, "period": 0, "global_model_digest": OTHER_MODEL, "settlement_tx_hash": "0xaa"}
+
+    def accepted(self) -> SynchronizedData:
+        """Round 2 accepted in period 1 on top of the final round 1."""
+        record = {"global_round": 2, "period": 1, "global_model_digest": MODEL}
+        return self.data_with(
+            global_model_digest=MODEL,
+            global_round=2,
+            last_accepted_period=1,
+            accepted_round_record=record,
+            final_round_record=self.FINAL,
+            settlement_failure="",
+        )
+
+    def close(self, test_round: AbstractRound, payloads: Iterable[BaseTxPayload]) -> Tuple:
+        """Deliver the payloads and end the block."""
+        for payload in payloads:
+            deliver(test_round, payload)
+        result = test_round.end_block()
+        assert result is not None
+        return result
+
+    def test_agreed_safe_tx_goes_to_tx_settlement(self) -> None:
+        """A quorum on one hash payload is DONE with most_voted_tx_hash set."""
+        test_round = PrepareSettlementRound(synchronized_data=self.accepted(), context=MagicMock())
+        data, event = self.close(test_round, [PrepareSettlementPayload(a, tx_hash="0x12") for a in self.agents])
+        assert event == Event.DONE and cast_data(data).most_voted_tx_hash == "0x12"
+
+    def test_no_safe_tx_fails_settlement(self) -> None:
+        """A quorum of None (the call could not be built) is SETTLEMENT_FAILED."""
+        test_round = PrepareSettlementRound(synchronized_data=self.accepted(), context=MagicMock())
+        _, event = self.close(test_round, [PrepareSettlementPayload(a, tx_hash=None) for a in self.agents])
+        assert event == Event.SETTLEMENT_FAILED
+
+    def test_validated_settlement_makes_the_model_final(self) -> None:
+        """The accepted record becomes final, with the settlement tx hash in it."""
+        test_round = FinalizeModelRound(synchronized_data=self.accepted(), context=MagicMock())
+        data, event = self.close(test_round, [FinalizeModelPayload(a, settlement_tx_hash="0xbb") for a in self.agents])
+        final = cast_data(data).final_round_record
+        assert event == Event.DONE
+        assert final == {"global_round": 2, "period": 1, "global_model_digest": MODEL, "settlement_tx_hash": "0xbb"}
+        assert cast_data(data).accepted_round_record == final and cast_data(data).global_round == 2
+
+    def test_failed_settlement_rolls_back_to_the_last_final_model(self) -> None:
+        """Round, digest, period and record return to the final round 1; the reason is kept."""
+        test_round = SettlementFailedRound(synchronized_data=self.accepted(), context=MagicMock())
+        data, event = self.close(test_round, [SettlementFailedPayload(a, reason="chain down") for a in self.agents])
+        rolled = cast_data(data)
+        assert event == Event.DONE
+        assert (rolled.global_round, rolled.global_model_digest, rolled.last_accepted_period) == (1, OTHER_MODEL, 0)
+        assert rolled.accepted_round_record == self.FINAL and rolled.settlement_failure == "chain down"
+
+    def test_failed_first_settlement_rolls_back_to_no_model(self) -> None:
+        """Without any final round the rollback leaves no global model."""
+        data = self.data_with(self.accepted(), final_round_record={})
+        test_round = SettlementFailedRound(synchronized_data=data, context=MagicMock())
+        rolled, _ = self.close(test_round, [SettlementFailedPayload(a, reason="x") for a in self.agents])
+        rolled = cast_data(rolled)
+        assert (rolled.global_round, rolled.global_model_digest, rolled.last_accepted_period) == (0, NO_GLOBAL_MODEL, -1)

@@ -1,0 +1,1 @@
+"""The ModelRegistry contract: accepted global models and each agent's contribution, written by the Safe."""
