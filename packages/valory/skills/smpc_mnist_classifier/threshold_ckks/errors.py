@@ -50,3 +50,40 @@ class InconsistentSharesError(ThresholdCkksError):
         """Keep the suspect party indices for the caller."""
         super().__init__(f"{message}; suspects: {sorted(suspects)}")
         self.suspects = tuple(sorted(suspects))
+
+
+class BadDealingError(ThresholdCkksError):
+    """A key-generation dealing is refused; `dealer` names the party at fault (never a recipient)."""
+
+    def __init__(self, dealer: int, message: str) -> None:
+        """Keep the dealer's index for blame and exclusion."""
+        super().__init__(f"dealing of party {dealer}: {message}")
+        self.dealer = dealer
+
+
+class MalformedDealingError(BadDealingError, MalformedDataError):
+    """A dealer's blob, box or justification is truncated, inconsistent or out of range."""
+
+
+class ForeignDealingError(BadDealingError, ForeignDataError):
+    """A dealer's blob belongs to another key epoch, roster or parameter set."""
+
+
+class DealingCommitmentError(BadDealingError):
+    """A revealed dealing does not match the commitment agreed before any reveal."""
+
+
+class InconsistentDealingError(BadDealingError):
+    """A dealing's public images are not the points of one polynomial of degree < t (public check)."""
+
+
+class BadSubShareError(BadDealingError):
+    """A boxed sub-share does not open, parse or match the dealer's images: grounds for a complaint."""
+
+
+class BadJustificationError(BadDealingError):
+    """A dealer's answer to a complaint is missing or does not match its images."""
+
+
+class KeystoreError(ThresholdCkksError):
+    """A key store cannot be read: wrong password, tampered or foreign file."""

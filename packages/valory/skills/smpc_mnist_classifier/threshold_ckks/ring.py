@@ -138,3 +138,63 @@ def _gaussian_residues(sigma: float, moduli: np.ndarray, count: int) -> np.ndarr
     high_residues = signed.astype(np.uint64)
     shifted = _mul_mod_once(high_residues, _per_prime(2**32, moduli), column)
     return _add_mod(shifted, low, column)
+
+
+# samples beyond this many sigma are redrawn, so bounds built on it hold with certainty
+GAUSSIAN_TAIL_SIGMAS = 6
+
+
+def _rounded_gaussian(sigma: float, count: int) -> np.ndarray:
+    """round(sigma * N(0, 1)) as int64, tail-cut at GAUSSIAN_TAIL_SIGMAS * sigma (redrawn)."""
+    values = np.rint(sigma * _standard_normal(count))
+    outside = np.abs(values) > GAUSSIAN_TAIL_SIGMAS * sigma
+    while outside.any():
+        values[outside] = np.rint(sigma * _standard_normal(int(outside.sum())))
+        outside = np.abs(values) > GAUSSIAN_TAIL_SIGMAS * sigma
+    return values.astype(np.int64)
+
+
+def _ternary(count: int) -> np.ndarray:
+    """Uniform {-1, 0, 1} as int64 (SEAL's secret distribution), from OS randomness."""
+    accepted = np.empty(0, dtype=np.int64)
+    while accepted.size < count:
+        candidates = np.frombuffer(os.urandom(2 * count), dtype=np.uint8)
+        kept = candidates[candidates < 255].astype(np.int64)
+        accepted = np.concatenate([accepted, kept % 3 - 1])
+    return accepted[:count]
+
+
+def _signed_residues(values: np.ndarray, moduli: np.ndarray) -> np.ndarray:
+    """Signed int64 values with |v| < q as residues, shape (primes,) + values.shape."""
+    shape = (-1,) + (1,) * values.ndim
+    moduli_signed = moduli.astype(np.int64).reshape(shape)
+    return np.where(values < 0, values + moduli_signed, values).astype(np.uint64)
+
+
+def _rounded_gaussian_residues(
+    sigma: float, moduli: np.ndarray, count: int
+) -> np.ndarray:
+    """Tail-cut rounded Gaussian noise as residues, shape (primes, count)."""
+    return _signed_residues(_rounded_gaussian(sigma, count), moduli)
+
+
+def _centered(residues: np.ndarray, moduli: np.ndarray) -> np.ndarray:
+    """Residues (..., primes, N) as signed int64 in (-q/2, q/2], prime by prime."""
+    moduli_column = _column(moduli)
+    signed = residues.astype(np.int64)
+    return np.where(
+        residues > moduli_column // np.uint64(2),
+        signed - moduli_column.astype(np.int64),
+        signed,
+    )
+
+
+def _is_short(coefficients: np.ndarray, moduli: np.ndarray, bound: float) -> bool:
+    """Whether coefficient-domain residues (..., primes, N) are one integer vector with |v| <= bound.
+
+    A short v has the same centered value on every prime; conversely equal centered values c
+    on every prime mean v = c mod the product, so no CRT reconstruction is needed.
+    """
+    centered = _centered(coefficients, moduli)
+    first = centered[..., :1, :]
+    return bool((centered == first).all() and np.abs(first).max() <= bound)

@@ -1,11 +1,12 @@
 """Shamir sharing over R_q: rosters of x-coordinates 1..n, share evaluation, Lagrange coefficients.
 
-Combining uses Shoup's trick: n! * lambda_j^S is an integer for every subset S of 1..n, so a
-combiner multiplies by small integers and never needs fractions (or inverses) mod q.
+Combining uses integer Lagrange weights (Shoup's trick, with the subset's least common denominator
+instead of n!): a combiner multiplies by small integers and never needs fractions mod q.
 """
 
 import math
-from typing import Dict, Iterable, Sequence
+from fractions import Fraction
+from typing import Dict, Iterable, Sequence, Tuple
 
 import numpy as np
 
@@ -51,14 +52,24 @@ def shamir_evaluations(
     return evaluations
 
 
-def scaled_lagrange_at_zero(index: int, subset: Sequence[int], n_parties: int) -> int:
-    """n! * lambda_index^subset, an exact (signed) integer: sum over S of it * f(j) = n! * f(0)."""
-    members = sorted(set(subset))
-    if len(members) != len(subset) or index not in members:
-        raise InvalidInputError(f"party {index} is not once in subset {tuple(subset)}")
-    if not all(1 <= member <= n_parties for member in members):
-        raise InvalidInputError(f"subset {tuple(subset)} leaves 1..{n_parties}")
-    others = [member for member in members if member != index]
-    numerator = math.factorial(n_parties) * math.prod(others)
-    denominator = math.prod(member - index for member in others)
-    return numerator // denominator  # exact: the denominator divides n! * prod(others)
+def integer_lagrange(
+    subset: Sequence[int], point: int
+) -> Tuple[Tuple[int, ...], int]:
+    """Integer Lagrange weights: (c_j for j in subset, D) with D * f(point) = sum c_j f(j), deg f < |S|.
+
+    D is the least common denominator of the Lagrange coefficients (it divides n!), so the
+    combination needs only small integer multiples and no inverses mod q.
+    """
+    members = tuple(subset)
+    if len(set(members)) != len(members) or not members:
+        raise InvalidInputError(f"subset {members} is empty or repeats a point")
+    weights = [
+        math.prod(
+            Fraction(point - other, member - other)
+            for other in members
+            if other != member
+        )
+        for member in members
+    ]
+    denominator = math.lcm(*(weight.denominator for weight in weights))
+    return tuple(int(weight * denominator) for weight in weights), denominator
