@@ -327,6 +327,20 @@ def test_unopenable_box_is_a_complaint_against_the_dealer(honest: Round) -> None
         assert caught.value.dealer == 1
 
 
+def test_joint_key_needs_a_checked_dealing_of_every_qualified_dealer(
+    honest: Round,
+) -> None:
+    """QUAL members without a checked dealing, too few of them, or another seed are refused."""
+    dealings = {i: _check(honest.blob(i), i) for i in (1, 2, 3)}
+    for qualified, seed in (
+        ((1, 2, 3, 4), SEED),
+        ((1, 2), SEED),
+        ((1, 2, 3), b"other"),
+    ):
+        with pytest.raises(errors.InvalidInputError):
+            kg.joint_public_key(dealings, qualified, seed)
+
+
 def test_unjustified_complaint_excludes_the_dealer() -> None:
     """A complaint left unanswered takes the dealer out of QUAL; too few dealers is refused."""
     assert kg.qualified_dealers(4, 3, (1, 2, 3, 4), {1: [2], 3: [2]}, {2: [1]}) == (

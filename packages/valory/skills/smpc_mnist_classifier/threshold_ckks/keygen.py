@@ -162,7 +162,9 @@ def check_dealing(
     """The revealed dealing of `dealer` if it matches its agreed commitment and passes the public check."""
     _check_roster(dealer, n_parties, threshold)
     if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise MalformedDealingError(dealer, f"expected bytes, got {type(blob).__name__}")
+        raise MalformedDealingError(
+            dealer, f"expected bytes, got {type(blob).__name__}"
+        )
     if dealing_commitment(blob, seed, dealer) != commitment:
         raise DealingCommitmentError(
             dealer, "the revealed blob does not match its commitment"
@@ -247,8 +249,16 @@ def joint_public_key(
     dealings: Mapping[int, Dealing], qualified: Iterable[int], seed: bytes
 ) -> EpochPublicKey:
     """(sum of QUAL's public-key shares B_i0, a): its digest is the key epoch id."""
-    members = tuple(sorted(qualified))
+    members = tuple(sorted(set(qualified)))
+    if not members or not set(members) <= set(dealings):
+        raise InvalidInputError(
+            f"QUAL {members} needs a checked dealing of each member, have {sorted(dealings)}"
+        )
     first = dealings[members[0]]
+    if len(members) < first.threshold or any(
+        dealings[d].seed_digest != seed_digest(seed) for d in members
+    ):
+        raise InvalidInputError(f"QUAL {members} is too small or mixes key generations")
     column = _column(_runtime(first.parameters).data_moduli)
     total = np.zeros_like(first.images[0, 0])
     for dealer in members:
