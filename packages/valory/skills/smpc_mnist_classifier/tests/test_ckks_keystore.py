@@ -36,7 +36,7 @@ def contents() -> KeystoreContents:
     """Party 2's secrets after a simulated key generation, with two issuance records."""
     keys = simulate_key_generation(4, 3, b"keystore test", PARAMETERS)
     return KeystoreContents(
-        keys.key_shares[2], keys.box_keys[2], (b"record one", b"\x00record two")
+        keys.box_keys[2], keys.key_shares[2], (b"record one", b"\x00record two")
     )
 
 
@@ -121,11 +121,22 @@ def test_save_replaces_atomically_and_leaves_no_temporary_files(
     keystore = Keystore(str(tmp_path / "agent.keystore"), PASSWORD)
     keystore.save(contents)
     updated = KeystoreContents(
-        contents.key_share, contents.box_key, contents.issuance_records + (b"three",)
+        contents.box_key, contents.key_share, contents.issuance_records + (b"three",)
     )
     keystore.save(updated)
     assert keystore.load(PARAMETERS).issuance_records[-1] == b"three"
     assert os.listdir(tmp_path) == ["agent.keystore"]
+
+
+def test_box_key_alone_is_kept_before_key_generation_ends(
+    keystore: Keystore, contents: KeystoreContents
+) -> None:
+    """A restart during key generation keeps the registered box key (no key share yet)."""
+    keystore.save(KeystoreContents(contents.box_key))
+    loaded = keystore.load(PARAMETERS)
+    assert bytes(loaded.box_key) == bytes(contents.box_key)
+    assert loaded.key_share is None and loaded.issuance_records == ()
+    keystore.save(contents)
 
 
 def test_empty_password_is_refused(tmp_path: Path) -> None:

@@ -47,16 +47,21 @@ Password = Union[str, bytes]
 
 @dataclass(frozen=True)
 class KeystoreContents:
-    """What a party must keep across restarts for one key epoch (all secret)."""
+    """What a party must keep across restarts (all secret).
 
-    key_share: KeyShare
+    The box key is saved as soon as it is registered (key generation seals points to it); the key
+    share once key generation finished; issuance records as they are made.
+    """
+
     box_key: PrivateKey
+    key_share: Optional[KeyShare] = None
     issuance_records: Tuple[bytes, ...] = ()
 
 
 def _plaintext(contents: KeystoreContents) -> bytes:
-    """Length-prefixed fields: box key, key share, then each issuance record."""
-    fields = [bytes(contents.box_key), contents.key_share.to_bytes()]
+    """Length-prefixed fields: box key, key share (empty if none yet), then each issuance record."""
+    share = contents.key_share.to_bytes() if contents.key_share else b""
+    fields = [bytes(contents.box_key), share]
     fields += list(contents.issuance_records)
     return _LENGTH.pack(len(fields)) + b"".join(
         _LENGTH.pack(len(field)) + field for field in fields
@@ -155,8 +160,8 @@ class Keystore:
         try:
             box_key, key_share, *records = _fields(plaintext)
             return KeystoreContents(
-                KeyShare.from_bytes(key_share, parameters),
                 PrivateKey(box_key),
+                KeyShare.from_bytes(key_share, parameters) if key_share else None,
                 tuple(records),
             )
         except (ThresholdCkksError, struct.error, ValueError, TypeError) as error:
