@@ -11,7 +11,7 @@ from typing import Dict
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from nacl.public import PrivateKey, SealedBox
 
@@ -501,3 +501,29 @@ def test_epoch_public_key_refuses_malformed_bytes(honest: Round) -> None:
     ):
         with pytest.raises(errors.MalformedDataError):
             dl.EpochPublicKey.from_bytes(bad)
+
+
+@settings(max_examples=12, deadline=None)
+@given(position=st.floats(0, 1, exclude_max=True), flip=st.integers(1, 255))
+@example(position=0.0, flip=1)  # magic
+@example(position=2e-5, flip=1)  # parameters digest / seed digest
+@example(position=0.9999, flip=0x80)  # the last box
+def test_any_flipped_byte_is_caught_and_blamed_on_the_dealer(
+    honest: Round, position: float, flip: int
+) -> None:
+    """One changed byte anywhere: the public check (header, images) or the box's recipient
+    (boxes) refuses it, always naming the dealer; nothing else escapes."""
+    blob = bytearray(honest.blob(2))
+    offset = int(position * len(blob))
+    blob[offset] ^= flip
+    boxes_start = len(blob) - sum(len(box) for box in honest.dealers[2].dealing.boxes)
+    if offset < boxes_start:
+        with pytest.raises(errors.BadDealingError) as caught:
+            _check(bytes(blob), 2)
+        assert caught.value.dealer == 2
+        return
+    dealing = _check(bytes(blob), 2)
+    recipient = 1 + (offset - boxes_start) // len(dealing.boxes[0])
+    with pytest.raises(errors.BadSubShareError) as caught:
+        kg.open_sub_share(dealing, recipient, honest.box_keys[recipient], SEED)
+    assert caught.value.dealer == 2
