@@ -352,11 +352,15 @@ def test_unjustified_complaint_excludes_the_dealer() -> None:
         kg.qualified_dealers(4, 3, (1, 2, 4), {1: [4]}, {})
 
 
-def test_points_off_a_degree_t_polynomial_fail_the_public_check(honest: Round) -> None:
-    """A dealer whose points 0..n do not lie on one polynomial of degree < t is refused."""
+@pytest.mark.parametrize("moved", range(N_PARTIES + 1))
+def test_points_off_a_degree_t_polynomial_fail_the_public_check(
+    honest: Round, moved: int
+) -> None:
+    """A dealer whose points 0..n do not lie on one polynomial of degree < t is refused, whichever
+    point is moved and however little (here by the constant 1, images honestly made)."""
     dealer = honest.dealers[3]
     points = dealer._points.copy()
-    points[4] = ring._add_mod(points[4], ring._per_prime(1, MODULI), COLUMN)
+    points[moved] = ring._add_mod(points[moved], ring._per_prime(1, MODULI), COLUMN)
     forged = dataclasses.replace(dealer.dealing, images=_noisy_images(points))
     with pytest.raises(errors.InconsistentDealingError) as caught:
         _check(forged.to_bytes(), 3)
