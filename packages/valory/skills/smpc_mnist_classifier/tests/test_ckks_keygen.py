@@ -544,3 +544,12 @@ def test_dealer_state_survives_a_restart(honest: Round) -> None:
     for bad in (data[:-1], data + b"\0", b"TCDR" + data[4:40]):
         with pytest.raises(errors.MalformedDataError):
             kg.Dealer.from_bytes(bad)
+
+
+def test_checks_refuse_a_seed_other_than_the_dealings(honest: Round) -> None:
+    """A caller mixing key generations gets an input error, which blames no dealer."""
+    dealing = _check(honest.blob(1), 1)
+    with pytest.raises(errors.InvalidInputError):
+        dl.open_sub_share(dealing, 2, honest.box_keys[2], b"another seed")
+    with pytest.raises(errors.InvalidInputError):
+        dl.check_justification(honest.dealers[1].justification(2), dealing, 2, b"x")

@@ -17,6 +17,7 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
     BadSubShareError,
     DealingCommitmentError,
     InconsistentDealingError,
+    InvalidInputError,
     ForeignDataError,
     ForeignDealingError,
     MalformedDataError,
@@ -183,6 +184,10 @@ def _point_matches(
     dealing: Dealing, recipient: int, point: np.ndarray, seed: bytes
 ) -> bool:
     """Recipient check: B_ij + a*sh and B'_ij + a'*sh are both short."""
+    if seed_digest(seed) != dealing.seed_digest:
+        raise InvalidInputError(
+            "the seed given is not the dealing's key generation seed"
+        )
     column = _column(_runtime(dealing.parameters).data_moduli)
     expected = _images(point[np.newaxis], dealing.parameters, seed)[:, 0]
     noise = _add_mod(dealing.images[:, recipient], _neg_mod(expected, column), column)
