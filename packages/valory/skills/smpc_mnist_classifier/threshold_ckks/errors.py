@@ -35,6 +35,11 @@ class InsufficientSharesError(ThresholdCkksError):
     """No t-subset of the decryptor set has all of its shares."""
 
 
+class AlreadyIssuedError(ThresholdCkksError):
+    """A second, different encryption or decryption share was asked for under one period's common
+    random polynomial a_r: the two together would leak an update or key material."""
+
+
 class ShareAlreadyIssuedError(ThresholdCkksError):
     """A party was asked again for shares of a ciphertext: a second noisy share leaks key material."""
 
