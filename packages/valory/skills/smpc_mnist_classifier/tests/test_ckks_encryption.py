@@ -144,6 +144,11 @@ def test_contribution_bytes_are_compact(keys) -> None:
         (np.zeros(LENGTH), True, "weight"),
         (np.zeros(LENGTH), 1.5, "weight"),
         (np.zeros(LENGTH), 2**21, "weight"),
+        (
+            np.zeros(LENGTH),
+            encryption.sender_weight_limit(DEFAULT_PARAMETERS, N_PARTIES, THRESHOLD) + 1,
+            "weight",
+        ),
     ],
 )
 def test_encrypt_refuses_bad_updates(keys, update, weight, error) -> None:
@@ -213,7 +218,7 @@ def test_keep_epoch_forgets_other_epochs(keys) -> None:
     context = _context(keys)
     encryption.encrypt_update(np.zeros(LENGTH), 1, keys.key_shares[1], context, record)
     record.keep_epoch(bytes(32))
-    assert not record.issued(encryption._ENCRYPTION, context)
+    assert not record.issued(encryption.IssuanceKind.ENCRYPTION, context)
 
 
 @pytest.mark.parametrize(
@@ -372,11 +377,13 @@ def _reencrypted_epoch(keys, blob: bytes) -> bytes:
 
 
 def _heavy(keys, context, sender) -> bytes:
-    """A contribution whose weight exceeds the per-sender limit."""
-    limit = aggregation.sender_weight_limit(DEFAULT_PARAMETERS, N_PARTIES, THRESHOLD)
-    return encryption.encrypt_update(
-        np.zeros(LENGTH), limit + 1, keys.key_shares[sender], context, encryption.IssuanceRecord()
+    """A contribution whose weight exceeds the per-sender limit (test-only misbehaviour: an honest
+    encrypt_update refuses such a weight)."""
+    limit = encryption.sender_weight_limit(DEFAULT_PARAMETERS, N_PARTIES, THRESHOLD)
+    honest = encryption.Contribution.from_bytes(
+        _reencrypted(keys, context, sender), DEFAULT_PARAMETERS
     )
+    return encryption.Contribution(context, sender, limit + 1, honest.residues).to_bytes()
 
 
 def test_no_admitted_contribution_gives_no_aggregate(keys) -> None:
@@ -403,8 +410,8 @@ def test_total_weight_limit_keeps_room_for_the_lagrange_denominator() -> None:
     modulus = int(np.prod([int(q) for q in _runtime(DEFAULT_PARAMETERS).data_moduli], dtype=object))
     for n_parties in (4, 7, 10):
         threshold = n_parties - (n_parties - 1) // 3
-        limit = aggregation.total_weight_limit(DEFAULT_PARAMETERS, n_parties, threshold)
-        denominator = aggregation.largest_lagrange_denominator(n_parties, threshold)
+        limit = encryption.total_weight_limit(DEFAULT_PARAMETERS, n_parties, threshold)
+        denominator = encryption.largest_lagrange_denominator(n_parties, threshold)
         assert limit >= 1
         assert denominator * limit * 2**16 * 2**80 * 4 <= modulus
 

@@ -6,12 +6,10 @@ sender is excluded with a reason code; one bad sender never stops the others.
 """
 
 import hashlib
-import itertools
-import math
 import struct
 from dataclasses import dataclass
 from enum import Enum
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Dict, Iterable, Mapping, Optional, Tuple
 
 import numpy as np
@@ -21,6 +19,7 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encryption impo
     Contribution,
     PeriodContext,
     contribution_commitment,
+    sender_weight_limit,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
     InvalidInputError,
@@ -37,9 +36,6 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.ring import (
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.seal_bridge import (
     _runtime,
-)
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.sharing import (
-    integer_lagrange,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.wire import (
     _preamble,
@@ -66,40 +62,6 @@ class Exclusion(str, Enum):
     WRONG_SENDER = "wrong-sender"
     WRONG_LENGTH = "wrong-length"
     WEIGHT_TOO_LARGE = "weight-too-large"
-
-
-@lru_cache(maxsize=None)
-def largest_lagrange_denominator(n_parties: int, threshold: int) -> int:
-    """The largest D of integer_lagrange(S, 0) over the t-subsets S of 1..n (3, 15, 108 for n = 4,
-    7, 10 with t = n - f, against n! = 24, 5040, 3628800): how much a combination multiplies the
-    message before decoding."""
-    return max(
-        integer_lagrange(subset, 0)[1]
-        for subset in itertools.combinations(range(1, n_parties + 1), threshold)
-    )
-
-
-def total_weight_limit(
-    parameters: CkksParameters, n_parties: int, threshold: int
-) -> int:
-    """Largest total weight W that decrypts without wrapping: a combination multiplies the message
-    (|coefficient| <= W * max_abs * scale) by its Lagrange denominator D <= largest D; a factor 2 of
-    margin covers noise and rounding, so D * W * max_abs * scale * 2 < q / 2."""
-    modulus = math.prod(int(q) for q in _runtime(parameters).data_moduli)
-    per_weight = (
-        largest_lagrange_denominator(n_parties, threshold)
-        * 2**parameters.max_abs_value_bits
-        * 2**parameters.scale_bits
-        * 4
-    )
-    return min(parameters.max_total_weight, modulus // per_weight)
-
-
-def sender_weight_limit(
-    parameters: CkksParameters, n_parties: int, threshold: int
-) -> int:
-    """Largest weight of one contribution: every key holder at its limit still fits the total."""
-    return total_weight_limit(parameters, n_parties, threshold) // n_parties
 
 
 @dataclass(frozen=True, eq=False)

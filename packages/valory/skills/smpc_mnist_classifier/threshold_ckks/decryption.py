@@ -8,14 +8,13 @@ subset's least common denominator) to D * (Encode(sum w m) + E) + F; the combine
 share against a t-subset's interpolation, decodes, and names senders that do not fit.
 """
 
-import hashlib
 import itertools
 import math
 import os
 import struct
 from dataclasses import dataclass
 from enum import Enum
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from nacl.exceptions import CryptoError
@@ -30,7 +29,7 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encoding import
     residues_to_floats,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encryption import (
-    _DECRYPTION_SHARE,
+    IssuanceKind,
     IssuanceRecord,
     PeriodContext,
     _digest,
@@ -224,7 +223,7 @@ def issue_decryption_share(
         share = DecryptionShare(context, members, key_share.index, residues)
         return _seal(share.to_bytes(), key_share.index, box_public_keys, parameters)
 
-    return record.issue(_DECRYPTION_SHARE, context, request, make)
+    return record.issue(IssuanceKind.DECRYPTION_SHARE, context, request, make)
 
 
 def _unseal(
@@ -285,16 +284,33 @@ class DecryptionResult:
     redundant: bool
 
 
+_LOW_BITS = 32
+_LOW_MASK = np.uint64(2**_LOW_BITS - 1)
+_HALF_SHIFT = np.uint64(_LOW_BITS)
+
+
 def _combination(
     terms: Sequence[Tuple[int, np.ndarray]], moduli: np.ndarray
 ) -> np.ndarray:
-    """sum of integer coefficient * residues, mod q."""
-    column = _column(moduli)
-    total = None
+    """sum of (small, signed) integer coefficient * residues, mod q.
+
+    Lagrange coefficients stay below 2^13 for n <= 10, so the sum is accumulated exactly in int64 on
+    the 32-bit halves of the residues and reduced once: one modular multiplication (by 2^32) per
+    combination instead of one per term.
+    """
+    if sum(abs(coefficient) for coefficient, _ in terms) >= 2**31:
+        raise InvalidInputError("Lagrange coefficients too large for this roster")
+    low = np.zeros(terms[0][1].shape, dtype=np.int64)
+    high = np.zeros_like(low)
     for coefficient, residues in terms:
-        term = _mul_mod_once(residues, _per_prime(coefficient, moduli), column)
-        total = term if total is None else _add_mod(total, term, column)
-    return total
+        low += coefficient * (residues & _LOW_MASK).astype(np.int64)
+        high += coefficient * (residues >> _HALF_SHIFT).astype(np.int64)
+    column = _column(moduli)
+    signed_column = column.astype(np.int64)
+    shifted = _mul_mod_once(
+        (high % signed_column).astype(np.uint64), _per_prime(2**_LOW_BITS, moduli), column
+    )
+    return _add_mod(shifted, (low % signed_column).astype(np.uint64), column)
 
 
 class _Combiner:
@@ -380,6 +396,8 @@ def _robust_decode(
                 )
             return values, subset, tuple(p for p in parties if p not in agreeing)
         candidates.setdefault(agreeing, subset)
+        if len(agreeing) == len(parties):
+            break  # every share fits one interpolation: no other candidate can exist
     plausible_results = []
     for agreeing, subset in candidates.items():
         values, plausible = combiner.decode(subset)
@@ -425,7 +443,7 @@ def _collect(
 
 def _admit_share(
     aggregate: Aggregate, sender: int, blob: bytes, recipient: int, box_key: PrivateKey
-) -> Tuple[object, object]:
+) -> Tuple[Optional[DecryptionShare], Optional[ShareExclusion]]:
     """(share, None) for a share of this aggregate's period and U, else (None, reason)."""
     parameters = aggregate.context.parameters
     try:

@@ -110,12 +110,16 @@ def residues_to_floats(residues: np.ndarray, moduli: np.ndarray) -> np.ndarray:
     for i, modulus in enumerate(primes):
         prime = np.array([modulus], dtype=np.uint64)
         q = _column(prime)
-        partial = np.zeros_like(residues[..., i, :][..., None, :])
+        partial = np.zeros_like(residues[..., i : i + 1, :])
         for k, digit in enumerate(digits):
-            term = _mul_mod_once(digit % q, _per_prime(constants[i][k], prime), q)
+            term = digit % q
+            if constants[i][k] != 1:
+                term = _mul_mod_once(term, _per_prime(constants[i][k], prime), q)
             partial = _add_mod(partial, term, q)
         difference = _add_mod(residues[..., i : i + 1, :], _neg_mod(partial, q), q)
-        digits.append(_mul_mod_once(difference, _per_prime(constants[i][-1], prime), q))
+        if constants[i][-1] != 1:
+            difference = _mul_mod_once(difference, _per_prime(constants[i][-1], prime), q)
+        digits.append(difference)
     top = digits[-1].astype(np.int64)  # primes < 2^62: exact, and centering stays exact
     value = np.where(top >= primes[-1] // 2, top - primes[-1], top).astype(np.float64)
     for digit, modulus in zip(reversed(digits[:-1]), reversed(primes[:-1])):

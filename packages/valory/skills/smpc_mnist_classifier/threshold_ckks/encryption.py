@@ -8,11 +8,13 @@ issue. A crafted c_k can therefore only shift the result, never steer a decrypti
 """
 
 import hashlib
+import itertools
 import math
 import struct
 from dataclasses import dataclass
+from enum import IntEnum
 from functools import lru_cache
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -43,6 +45,9 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.ring import (
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.seal_bridge import (
     _runtime,
+)
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.sharing import (
+    integer_lagrange,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.wire import (
     _preamble,
@@ -148,6 +153,40 @@ def _common_polynomials(
     return polynomials
 
 
+@lru_cache(maxsize=None)
+def largest_lagrange_denominator(n_parties: int, threshold: int) -> int:
+    """The largest D of integer_lagrange(S, 0) over the t-subsets S of 1..n (3, 15, 108 for n = 4,
+    7, 10 with t = n - f, against n! = 24, 5040, 3628800): how much a combination multiplies the
+    message before decoding."""
+    return max(
+        integer_lagrange(subset, 0)[1]
+        for subset in itertools.combinations(range(1, n_parties + 1), threshold)
+    )
+
+
+def total_weight_limit(
+    parameters: CkksParameters, n_parties: int, threshold: int
+) -> int:
+    """Largest total weight W that decrypts without wrapping: a combination multiplies the message
+    (|coefficient| <= W * max_abs * scale) by its Lagrange denominator D <= largest D; a factor 2 of
+    margin covers noise and rounding, so D * W * max_abs * scale * 2 < q / 2."""
+    modulus = math.prod(int(q) for q in _runtime(parameters).data_moduli)
+    per_weight = (
+        largest_lagrange_denominator(n_parties, threshold)
+        * 2**parameters.max_abs_value_bits
+        * 2**parameters.scale_bits
+        * 4
+    )
+    return min(parameters.max_total_weight, modulus // per_weight)
+
+
+def sender_weight_limit(
+    parameters: CkksParameters, n_parties: int, threshold: int
+) -> int:
+    """Largest weight of one contribution: every key holder at its limit still fits the total."""
+    return total_weight_limit(parameters, n_parties, threshold) // n_parties
+
+
 def encryption_noise_bound(contributors: int) -> float:
     """8-sigma bound on a coefficient of the summed fresh noise of `contributors` encryptions."""
     return 8 * ENCRYPTION_NOISE_SIGMA * math.sqrt(contributors)
@@ -204,9 +243,9 @@ def contribution_commitment(context: PeriodContext, sender: int, blob: bytes) ->
 
 
 def _check_update(
-    update: np.ndarray, weight: int, context: PeriodContext
+    update: np.ndarray, weight: int, context: PeriodContext, weight_limit: int
 ) -> np.ndarray:
-    """A flat finite float vector of the period's length, in range, and a positive integer weight."""
+    """A flat finite float vector of the period's length, in range, and a weight in 1..limit."""
     parameters = context.parameters
     vector = np.asarray(update, dtype=np.float64)
     if vector.shape != (context.length,):
@@ -220,11 +259,9 @@ def _check_update(
     if (
         not isinstance(weight, (int, np.integer))
         or isinstance(weight, bool)
-        or not 1 <= weight <= parameters.max_total_weight
+        or not 1 <= weight <= weight_limit
     ):
-        raise InvalidInputError(
-            f"weight must be an integer in 1..{parameters.max_total_weight}"
-        )
+        raise InvalidInputError(f"weight must be an integer in 1..{weight_limit}")
     return vector
 
 
@@ -273,7 +310,10 @@ def encrypt_update(
     before publishing the bytes.
     """
     check_key_share(key_share, context)
-    vector = _check_update(update, weight, context)
+    limit = sender_weight_limit(
+        context.parameters, key_share.n_parties, key_share.threshold
+    )
+    vector = _check_update(update, weight, context, limit)
     request = _digest(
         b"threshold-ckks/encryption-request/v1",
         context.to_bytes(),
@@ -291,13 +331,17 @@ def encrypt_update(
         residues = _add_mod(encoded, _neg_mod(masks, column), column)
         return Contribution(context, key_share.index, int(weight), residues).to_bytes()
 
-    return record.issue(_ENCRYPTION, context, request, encrypt)
+    return record.issue(IssuanceKind.ENCRYPTION, context, request, encrypt)
 
 
-_ENCRYPTION = 1
-_DECRYPTION_SHARE = 2
-_KINDS = {_ENCRYPTION: "encryption", _DECRYPTION_SHARE: "decryption share"}
-_RecordKey = Tuple[int, bytes, int, int]  # kind, epoch, global round, period
+class IssuanceKind(IntEnum):
+    """What a party issues under a period's a_r, at most once each."""
+
+    ENCRYPTION = 1
+    DECRYPTION_SHARE = 2
+
+
+_RecordKey = Tuple[IssuanceKind, bytes, int, int]  # kind, epoch, global round, period
 
 
 class IssuanceRecord:
@@ -305,16 +349,22 @@ class IssuanceRecord:
     share per (key epoch, period), ever. Keeps the request digest of every issuance and the bytes of
     the latest one of each kind (for retries). Secret: persist it encrypted (keystore)."""
 
-    def __init__(self, entries: Dict[_RecordKey, Tuple[bytes, bytes]] = None) -> None:
+    def __init__(
+        self, entries: Optional[Dict[_RecordKey, Tuple[bytes, bytes]]] = None
+    ) -> None:
         """Start from persisted entries, or empty."""
         self._entries: Dict[_RecordKey, Tuple[bytes, bytes]] = dict(entries or {})
 
-    def issued(self, kind: int, context: PeriodContext) -> bool:
+    def issued(self, kind: IssuanceKind, context: PeriodContext) -> bool:
         """Whether this kind of object was issued for the period."""
         return (kind, context.epoch, context.global_round, context.period) in self._entries
 
     def issue(
-        self, kind: int, context: PeriodContext, request: bytes, make: Callable[[], bytes]
+        self,
+        kind: IssuanceKind,
+        context: PeriodContext,
+        request: bytes,
+        make: Callable[[], bytes],
     ) -> bytes:
         """The bytes for `request`: made and recorded the first time, replayed after, refused for
         any other request on the same period."""
@@ -323,7 +373,7 @@ class IssuanceRecord:
             recorded, blob = self._entries[key]
             if recorded != request or not blob:
                 raise AlreadyIssuedError(
-                    f"a {_KINDS[kind]} was already issued for round {context.global_round} "
+                    f"a {kind.name.lower().replace('_', ' ')} was already issued for round {context.global_round} "
                     f"period {context.period} of this key epoch"
                 )
             return blob
@@ -360,9 +410,9 @@ class IssuanceRecord:
         entries = {}
         for _ in range(count):
             kind, epoch, global_round, period, request, size = reader.unpack(_RECORD_ENTRY)
-            if kind not in _KINDS:
+            if kind not in set(IssuanceKind):
                 raise MalformedDataError(f"issuance record: unknown kind {kind}")
-            key = (kind, epoch, global_round, period)
+            key = (IssuanceKind(kind), epoch, global_round, period)
             if key in entries:
                 raise MalformedDataError("issuance record: an entry repeats")
             entries[key] = (request, reader.take(size))
