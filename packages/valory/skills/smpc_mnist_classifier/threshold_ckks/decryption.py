@@ -213,7 +213,7 @@ def issue_decryption_share(
         summed = key_share.sub_shares[members[0]]
         for dealer in members[1:]:
             summed = _add_mod(summed, key_share.sub_shares[dealer], column)
-        masks = _mul_mod_once(context.common_polynomials(), summed, column)
+        masks = context.mask(summed)
         shape = (context.chunk_count, parameters.poly_modulus_degree)
         flood = _gaussian_residues(
             flooding_sigma(parameters, len(members)), runtime.data_moduli, math.prod(shape)

@@ -37,8 +37,9 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters impo
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.ring import (
     _add_mod,
     _column,
-    _mul_mod_once,
+    _mul_mod,
     _neg_mod,
+    _shoup_companion,
     _rounded_gaussian_residues,
     _ShakeStream,
     _uniform_residues,
@@ -124,6 +125,16 @@ class PeriodContext:
 
     def common_polynomials(self) -> np.ndarray:
         """a_r,k for every chunk k: uniform residues (chunks, data primes, N), NTT form."""
+        return self._expanded()[0]
+
+    def mask(self, secret: np.ndarray) -> np.ndarray:
+        """secret * a_r,k for every chunk k (secret: data primes x N, NTT form)."""
+        polynomials, companions = self._expanded()
+        column = _column(_runtime(self.parameters).data_moduli)
+        return _mul_mod(secret, polynomials, companions, column)
+
+    def _expanded(self) -> Tuple[np.ndarray, np.ndarray]:
+        """a_r,k and their Shoup companions, derived once per period and process."""
         agreed = _CONTEXT_FIELDS.pack(
             self.epoch, self.global_round, self.period, self.base_model_digest, 0
         )
@@ -133,8 +144,9 @@ class PeriodContext:
 @lru_cache(maxsize=4)
 def _common_polynomials(
     parameters: CkksParameters, agreed: bytes, chunk_count: int
-) -> np.ndarray:
-    """Rejection-sampled from SHAKE-256 of a domain tag, the agreed data and k; read-only."""
+) -> Tuple[np.ndarray, np.ndarray]:
+    """a_r,k rejection-sampled from SHAKE-256 of a domain tag, the agreed data and k, and their
+    Shoup companions (both read-only: every product with a_r reuses them)."""
     moduli = _runtime(parameters).data_moduli
     chunks = []
     for chunk in range(chunk_count):
@@ -149,8 +161,10 @@ def _common_polynomials(
             _uniform_residues(moduli, parameters.poly_modulus_degree, stream.read)
         )
     polynomials = np.stack(chunks)
+    companions = _shoup_companion(polynomials, _column(moduli))
     polynomials.flags.writeable = False
-    return polynomials
+    companions.flags.writeable = False
+    return polynomials, companions
 
 
 @lru_cache(maxsize=None)
@@ -324,9 +338,7 @@ def encrypt_update(
     def encrypt() -> bytes:
         """c = Encode(w m) + e - s_i a_r."""
         column = _column(_runtime(context.parameters).data_moduli)
-        masks = _mul_mod_once(
-            context.common_polynomials(), key_share.additive_secret, column
-        )
+        masks = context.mask(key_share.additive_secret)
         encoded = encode_weighted(vector, int(weight), context)
         residues = _add_mod(encoded, _neg_mod(masks, column), column)
         return Contribution(context, key_share.index, int(weight), residues).to_bytes()

@@ -90,11 +90,17 @@ class _ShakeStream:
         """Start at offset 0 of SHAKE-256(seed)."""
         self._seed = seed
         self._offset = 0
+        self._output = b""
 
     def read(self, size: int) -> bytes:
-        """The next `size` bytes of the stream."""
+        """The next `size` bytes of the stream (the output is extended by doubling, not recomputed
+        for every read)."""
         end = self._offset + size
-        chunk = hashlib.shake_256(self._seed).digest(end)[self._offset :]
+        if end > len(self._output):
+            self._output = hashlib.shake_256(self._seed).digest(
+                max(end, 2 * len(self._output))
+            )
+        chunk = self._output[self._offset : end]
         self._offset = end
         return chunk
 
