@@ -2,7 +2,8 @@
 
 One module per protocol step, as Lattigo's multiparty package: errors, parameters, ring (mod-q
 arithmetic and samplers), seal_bridge, wire (byte formats), sharing (Shamir), keygen, encryption,
-aggregation, decryption, and simulation (the in-memory key generation tests and benchmarks share).
+aggregation, decryption, keystore, and simulation (the in-memory key generation tests and benchmarks
+share). keygen_legacy is the previous key generation, kept only while behaviours.py runs it.
 No AEA imports: behaviours orchestrate and catch only ThresholdCkksError.
 """
 
@@ -20,24 +21,49 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encryption_lega
     encrypt_vector,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
+    BadDealingError,
+    BadJustificationError,
+    BadSubShareError,
+    DealingCommitmentError,
     DuplicateShareError,
     ForeignDataError,
+    ForeignDealingError,
     ForeignShareError,
+    InconsistentDealingError,
     InconsistentSharesError,
     InsufficientSharesError,
     InvalidInputError,
+    KeystoreError,
     MalformedDataError,
+    MalformedDealingError,
     ParameterMismatchError,
     ShareAlreadyIssuedError,
     SubShareDecryptionError,
     ThresholdCkksError,
 )
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.dealing import (
+    Dealing,
+    EpochPublicKey,
+)
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import (
+    Dealer,
+    KeyShare,
+    check_dealing,
+    check_justification,
+    dealing_commitment,
+    joint_public_key,
+    open_sub_share,
+    qualified_dealers,
+)
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen_legacy import (
     JointPublicKey,
     KeyGenerationParty,
-    KeyShare,
     PublicKeyShare,
     combine_public_key_shares,
+)
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keystore import (
+    Keystore,
+    KeystoreContents,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters import (
     DEFAULT_PARAMETERS,
@@ -49,35 +75,54 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters impo
 )
 
 __all__ = [
+    "aggregate_encrypted",
+    "aggregate_noise_bound",
+    "BadDealingError",
+    "BadJustificationError",
+    "BadSubShareError",
+    "check_dealing",
+    "check_justification",
     "CkksParameters",
-    "DEFAULT_PARAMETERS",
+    "combine_decryption_shares",
+    "combine_public_key_shares",
+    "Dealer",
+    "Dealing",
+    "dealing_commitment",
+    "DealingCommitmentError",
+    "decryption_error_bound",
     "DecryptionResult",
     "DecryptionShare",
+    "DEFAULT_PARAMETERS",
     "DuplicateShareError",
+    "encrypt_vector",
     "EncryptedVector",
+    "EpochPublicKey",
+    "flooding_sigma",
     "ForeignDataError",
+    "ForeignDealingError",
     "ForeignShareError",
+    "fresh_noise_bound",
+    "InconsistentDealingError",
     "InconsistentSharesError",
     "InsufficientSharesError",
     "InvalidInputError",
+    "joint_public_key",
     "JointPublicKey",
     "KeyGenerationParty",
     "KeyShare",
+    "Keystore",
+    "KeystoreContents",
+    "KeystoreError",
     "MalformedDataError",
+    "MalformedDealingError",
+    "open_sub_share",
     "ParameterMismatchError",
     "PublicKeyShare",
+    "qualified_dealers",
     "ShareAlreadyIssuedError",
     "SubShareDecryptionError",
     "ThresholdCkksError",
     "ThresholdKeyShare",
-    "aggregate_encrypted",
-    "aggregate_noise_bound",
-    "combine_decryption_shares",
-    "combine_public_key_shares",
-    "decryption_error_bound",
-    "encrypt_vector",
-    "flooding_sigma",
-    "fresh_noise_bound",
 ]
 
 # internals the arithmetic and wire-format tests reach through the package

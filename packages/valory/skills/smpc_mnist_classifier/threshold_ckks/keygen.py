@@ -1,50 +1,63 @@
-"""Distributed key generation (Mouchet et al., as Lattigo's multiparty package), and a party's key share.
+"""Verifiable distributed key generation: dealings with public RLWE images, complaints, QUAL, key shares.
 
-Each agent samples s_i with SEAL and publishes p0_i = -a*s_i + e_i for a common polynomial a
-expanded from an agreed seed; the joint public key is (sum p0_i, a). Each agent Shamir-shares s_i
-(degree t-1, per RNS prime and coefficient) and boxes sub-share j to agent j, so agent j holds
-s'_j = sum_i f_i(j) and nobody ever holds sum_i s_i.
+Dealer i samples a ternary s_i and a Shamir polynomial f_i of degree < t with f_i(0) = s_i, and
+publishes, for every point j = 0..n, the images B_ij = -a*f_i(j) + e_ij and B'_ij = -a'*f_i(j) + e'_ij
+under the epoch's two common random polynomials (B_i0 is its public-key share), plus f_i(j) sealed
+to j's box key. Anyone checks that the t-th finite differences of the images are short (the points
+lie on one polynomial of degree < t); recipient j checks its point against B_ij and B'_ij and
+complains otherwise; the dealer answers each complaint with the plain point, which anyone checks.
+Dealings are committed (hash agreed in consensus) before any is revealed, so no dealer can choose
+its share from the others'. Every refusal names the dealer, never a recipient.
 """
 
 import hashlib
-import math
 import os
 import struct
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Dict, Iterable, Mapping, Tuple
 
 import numpy as np
-import tenseal.sealapi as seal
 from nacl.exceptions import CryptoError
-from nacl.public import Box, PrivateKey
-from nacl.public import PublicKey as BoxPublicKey
+from nacl.public import PrivateKey, PublicKey, SealedBox
 
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.decryption_legacy import (
-    ThresholdKeyShare,
-)
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
-    DuplicateShareError,
+    BadJustificationError,
+    BadSubShareError,
+    DealingCommitmentError,
     ForeignDataError,
-    ForeignShareError,
+    InconsistentDealingError,
+    InsufficientSharesError,
     InvalidInputError,
-    ParameterMismatchError,
-    SubShareDecryptionError,
+    MalformedDataError,
+    MalformedDealingError,
+)
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.dealing import (
+    Dealing,
+    _finite_differences,
+    _images,
+    _noise_is_short,
+    _parse_point,
+    _point_bytes,
+    _point_matches,
+    EpochPublicKey,
+    seed_digest,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters import (
     DEFAULT_PARAMETERS,
     CkksParameters,
+    image_noise_bound,
+    image_noise_sigma,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.ring import (
     _add_mod,
     _column,
-    _mul_mod_once,
-    _neg_mod,
-    _ShakeStream,
+    _rounded_gaussian_residues,
+    _signed_residues,
+    _ternary,
     _uniform_residues,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.seal_bridge import (
-    _coefficients,
     _runtime,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.sharing import (
@@ -57,24 +70,17 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.wire import (
     _residue_bytes,
 )
 
-
-@lru_cache(maxsize=8)
-def _common_random_polynomial(
-    parameters: CkksParameters, crs_seed: bytes
-) -> np.ndarray:
-    """The agreed polynomial a (key level, NTT form), uniform mod each prime, from SHAKE-256(seed)."""
-    runtime = _runtime(parameters)
-    stream = _ShakeStream(b"threshold-ckks/crs/v1" + parameters.digest + crs_seed)
-    residues = _uniform_residues(
-        runtime.key_moduli, parameters.poly_modulus_degree, stream.read
-    )
-    residues.flags.writeable = False
-    return residues
+_COMMITMENT_TAG = b"threshold-ckks/dealing-commitment/v1"
+_KEY_SHARE_MAGIC = b"TCKY"
+_KEY_SHARE_FIELDS = struct.Struct(
+    "<32sHHHH"
+)  # epoch, n_parties, threshold, index, |QUAL|
 
 
-def _crs_digest(crs_seed: bytes) -> bytes:
-    """Identifies a key generation run without repeating its seed."""
-    return hashlib.sha256(b"threshold-ckks/crs-id/v1" + crs_seed).digest()
+def dealing_commitment(blob: bytes, seed: bytes, dealer: int) -> bytes:
+    """SHA-256 binding a dealing's bytes to the key epoch seed and its dealer (agreed before reveal)."""
+    header = struct.pack("<I", len(seed)) + bytes(seed) + struct.pack("<H", dealer)
+    return hashlib.sha256(_COMMITMENT_TAG + header + bytes(blob)).digest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,7 +89,7 @@ class KeyShare:
 
     Residues are uint64 over the data-level primes, NTT form. additive_secret is s_i (encryption
     under one's own key); sub_shares[d] = f_d(index) for every dealer d in `qualified`, whose sum is
-    this party's Shamir share of the joint secret (decryption).
+    this party's Shamir share of the joint secret sum_{d in QUAL} s_d (decryption). Secret: never log it.
     """
 
     parameters: CkksParameters
@@ -95,111 +101,178 @@ class KeyShare:
     sub_shares: Mapping[int, np.ndarray]
     qualified: Tuple[int, ...]
 
-
-_PUBLIC_KEY_SHARE_MAGIC = b"TCPS"
-_PUBLIC_KEY_SHARE_FIELDS = struct.Struct("<32sH")  # crs digest, party index
-_JOINT_KEY_MAGIC = b"TCPK"
-_JOINT_KEY_FIELDS = struct.Struct("<HHH")  # n_parties, threshold, seed length
-_SUB_SHARE_MAGIC = b"TCSS"
-# crs digest, sender, recipient, n_parties, threshold
-_SUB_SHARE_FIELDS = struct.Struct("<32sHHHH")
-
-
-@dataclass(frozen=True, eq=False)
-class PublicKeyShare:
-    """One agent's p0_i = -a*s_i + e_i (key level, NTT form), published at key generation."""
-
-    parameters: CkksParameters
-    party_index: int
-    crs_digest: bytes
-    residues: np.ndarray
+    @cached_property
+    def shamir_share(self) -> np.ndarray:
+        """sum over QUAL of f_d(index): this party's point of the joint secret's polynomial."""
+        column = _column(_runtime(self.parameters).data_moduli)
+        total = np.zeros_like(self.additive_secret)
+        for dealer in self.qualified:
+            total = _add_mod(total, self.sub_shares[dealer], column)
+        return total
 
     def to_bytes(self) -> bytes:
-        """Compact bytes: preamble, crs digest, index, raw residues."""
-        fields = _PUBLIC_KEY_SHARE_FIELDS.pack(self.crs_digest, self.party_index)
+        """Secret bytes for the key store: fields, QUAL, s_i, then the points in QUAL order."""
+        fields = _KEY_SHARE_FIELDS.pack(
+            self.epoch, self.n_parties, self.threshold, self.index, len(self.qualified)
+        )
+        members = struct.pack(f"<{len(self.qualified)}H", *self.qualified)
+        points = [self.additive_secret] + [self.sub_shares[d] for d in self.qualified]
         return (
-            _preamble(_PUBLIC_KEY_SHARE_MAGIC, self.parameters)
+            _preamble(_KEY_SHARE_MAGIC, self.parameters)
             + fields
-            + _residue_bytes(self.residues)
+            + members
+            + b"".join(_residue_bytes(point) for point in points)
         )
 
     @classmethod
     def from_bytes(
         cls, data: bytes, parameters: CkksParameters = DEFAULT_PARAMETERS
-    ) -> "PublicKeyShare":
+    ) -> "KeyShare":
         """Strictly parse bytes made by to_bytes under `parameters`."""
-        reader = _Reader(data, "public key share")
-        reader.preamble(_PUBLIC_KEY_SHARE_MAGIC, parameters)
-        crs_digest, party_index = reader.unpack(_PUBLIC_KEY_SHARE_FIELDS)
-        moduli = _runtime(parameters).key_moduli
-        residues = reader.residues(
-            (len(moduli), parameters.poly_modulus_degree), moduli
-        )
+        reader = _Reader(data, "key share")
+        reader.preamble(_KEY_SHARE_MAGIC, parameters)
+        epoch, n_parties, threshold, index, count = reader.unpack(_KEY_SHARE_FIELDS)
+        qualified = reader.unpack(struct.Struct(f"<{count}H"))
+        _check_roster(index, n_parties, threshold)
+        if (
+            list(qualified) != sorted(set(qualified))
+            or count < threshold
+            or not all(1 <= member <= n_parties for member in qualified)
+        ):
+            raise MalformedDataError(f"key share: bad QUAL {qualified}")
+        moduli = _runtime(parameters).data_moduli
+        shape = (len(moduli), parameters.poly_modulus_degree)
+        secret = reader.residues(shape, moduli)
+        points = {dealer: reader.residues(shape, moduli) for dealer in qualified}
         reader.finish()
-        return cls(parameters, party_index, crs_digest, residues)
-
-
-@dataclass(frozen=True, eq=False)
-class JointPublicKey:
-    """(sum p0_i, a): a standard SEAL public key of the joint secret, plus the roster it came from."""
-
-    parameters: CkksParameters
-    n_parties: int
-    threshold: int
-    crs_seed: bytes
-    p0: np.ndarray
-
-    def to_bytes(self) -> bytes:
-        """Compact bytes: a is regenerated from the seed, so only p0 is stored."""
-        fields = _JOINT_KEY_FIELDS.pack(
-            self.n_parties, self.threshold, len(self.crs_seed)
-        )
-        return (
-            _preamble(_JOINT_KEY_MAGIC, self.parameters)
-            + fields
-            + self.crs_seed
-            + _residue_bytes(self.p0)
+        return cls(
+            parameters, n_parties, threshold, index, epoch, secret, points, qualified
         )
 
-    @classmethod
-    def from_bytes(
-        cls, data: bytes, parameters: CkksParameters = DEFAULT_PARAMETERS
-    ) -> "JointPublicKey":
-        """Strictly parse bytes made by to_bytes under `parameters`."""
-        reader = _Reader(data, "joint public key")
-        reader.preamble(_JOINT_KEY_MAGIC, parameters)
-        n_parties, threshold, seed_length = reader.unpack(_JOINT_KEY_FIELDS)
-        crs_seed = reader.take(seed_length)
-        moduli = _runtime(parameters).key_moduli
-        p0 = reader.residues((len(moduli), parameters.poly_modulus_degree), moduli)
-        reader.finish()
-        _check_roster(1, n_parties, threshold)
-        return cls(parameters, n_parties, threshold, crs_seed, p0)
 
-    @cached_property
-    def digest(self) -> bytes:
-        """sha256 of to_bytes(): what ciphertexts and shares are bound to."""
-        return hashlib.sha256(self.to_bytes()).digest()
-
-    @cached_property
-    def seal_public_key(self) -> seal.PublicKey:
-        """The key as a sealapi PublicKey, usable by any SEAL Encryptor."""
-        polys = np.stack(
-            [self.p0, _common_random_polynomial(self.parameters, self.crs_seed)]
+def check_dealing(
+    blob: bytes,
+    commitment: bytes,
+    dealer: int,
+    n_parties: int,
+    threshold: int,
+    seed: bytes,
+    parameters: CkksParameters = DEFAULT_PARAMETERS,
+) -> Dealing:
+    """The revealed dealing of `dealer` if it matches its agreed commitment and passes the public check."""
+    _check_roster(dealer, n_parties, threshold)
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise MalformedDealingError(
+            dealer, f"expected bytes, got {type(blob).__name__}"
         )
-        return _runtime(self.parameters).load_public_key(polys)
+    if dealing_commitment(blob, seed, dealer) != commitment:
+        raise DealingCommitmentError(
+            dealer, "the revealed blob does not match its commitment"
+        )
+    dealing = Dealing.from_bytes(blob, dealer, n_parties, threshold, seed, parameters)
+    moduli = _runtime(parameters).data_moduli
+    differences = _finite_differences(dealing.images, threshold, moduli)
+    if not _noise_is_short(
+        differences, parameters, 2**threshold * image_noise_bound(parameters)
+    ):
+        raise InconsistentDealingError(
+            dealer,
+            f"its images are not the points of one polynomial of degree < {threshold}",
+        )
+    return dealing
 
-    @cached_property
-    def encryptor(self) -> seal.Encryptor:
-        """A SEAL encryptor under this key."""
-        return seal.Encryptor(_runtime(self.parameters).context, self.seal_public_key)
+
+def open_sub_share(
+    dealing: Dealing, recipient: int, box_key: PrivateKey, seed: bytes
+) -> np.ndarray:
+    """Recipient j's point f_i(j): opened, parsed and checked against the images, or a complaint."""
+    _check_roster(recipient, dealing.n_parties, dealing.threshold)
+    what = f"sub-share {dealing.dealer}->{recipient}"
+    try:
+        payload = SealedBox(box_key).decrypt(dealing.boxes[recipient - 1])
+        point = _parse_point(payload, dealing, recipient, what)
+    except (CryptoError, MalformedDataError, ForeignDataError) as error:
+        raise BadSubShareError(dealing.dealer, f"{what}: {error}") from error
+    if not _point_matches(dealing, recipient, point, seed):
+        raise BadSubShareError(dealing.dealer, f"{what} does not match the images")
+    return point
 
 
-class KeyGenerationParty:
-    """One agent's side of key generation; discard it once finalize() returned its threshold share.
+def check_justification(
+    blob: bytes, dealing: Dealing, complainer: int, seed: bytes
+) -> np.ndarray:
+    """The point a dealer published for a complaint, if it parses and matches its images."""
+    _check_roster(complainer, dealing.n_parties, dealing.threshold)
+    what = f"justification {dealing.dealer}->{complainer}"
+    try:
+        point = _parse_point(blob, dealing, complainer, what)
+    except (MalformedDataError, ForeignDataError) as error:
+        raise BadJustificationError(dealing.dealer, str(error)) from error
+    if not _point_matches(dealing, complainer, point, seed):
+        raise BadJustificationError(dealing.dealer, f"{what} does not match the images")
+    return point
 
-    Steps: publish box_public_key and public_key_share(); send encrypted_sub_shares(box keys);
-    combine_public_key_shares() of all agents; finalize() with the sub-shares addressed to it.
+
+def qualified_dealers(
+    n_parties: int,
+    threshold: int,
+    passed: Iterable[int],
+    complaints: Mapping[int, Iterable[int]],
+    justified: Mapping[int, Iterable[int]],
+) -> Tuple[int, ...]:
+    """QUAL: dealers that passed the public check and justified every complaint against them.
+
+    passed: dealers whose agreed commitment matched a reveal that passed check_dealing;
+    complaints: complainer -> dealers it complained about; justified: dealer -> complainers
+    it answered with a point that passed check_justification.
+    """
+    accused: Dict[int, set] = {}
+    for complainer, dealers in complaints.items():
+        for dealer in dealers:
+            accused.setdefault(dealer, set()).add(complainer)
+    qualified = tuple(
+        sorted(
+            dealer
+            for dealer in set(passed)
+            if 1 <= dealer <= n_parties
+            and accused.get(dealer, set()) <= set(justified.get(dealer, ()))
+        )
+    )
+    if len(qualified) < threshold:
+        raise InsufficientSharesError(
+            f"only dealers {qualified} qualified; a key needs at least {threshold}"
+        )
+    return qualified
+
+
+def joint_public_key(
+    dealings: Mapping[int, Dealing], qualified: Iterable[int], seed: bytes
+) -> EpochPublicKey:
+    """(sum of QUAL's public-key shares B_i0, a): its digest is the key epoch id."""
+    members = tuple(sorted(set(qualified)))
+    if not members or not set(members) <= set(dealings):
+        raise InvalidInputError(
+            f"QUAL {members} needs a checked dealing of each member, have {sorted(dealings)}"
+        )
+    first = dealings[members[0]]
+    if len(members) < first.threshold or any(
+        dealings[d].seed_digest != seed_digest(seed) for d in members
+    ):
+        raise InvalidInputError(f"QUAL {members} is too small or mixes key generations")
+    column = _column(_runtime(first.parameters).data_moduli)
+    total = np.zeros_like(first.images[0, 0])
+    for dealer in members:
+        total = _add_mod(total, dealings[dealer].images[0, 0], column)
+    return EpochPublicKey(
+        first.parameters, first.n_parties, first.threshold, bytes(seed), members, total
+    )
+
+
+class Dealer:
+    """One party's dealing for a key epoch; keep it until finalize() returned the KeyShare.
+
+    Holds the secret polynomial's points: never log or publish anything but `dealing` and the
+    justifications it is asked for.
     """
 
     def __init__(
@@ -207,224 +280,105 @@ class KeyGenerationParty:
         index: int,
         n_parties: int,
         threshold: int,
-        crs_seed: bytes,
+        seed: bytes,
+        box_public_keys: Mapping[int, bytes],
         parameters: CkksParameters = DEFAULT_PARAMETERS,
-        box_key: Optional[PrivateKey] = None,
     ) -> None:
-        """Sample s_i (and a box key pair unless one was already published); derive p0_i and f_i(1..n)."""
+        """Sample s_i and f_i, compute the images and seal f_i(j) to every party j."""
         _check_roster(index, n_parties, threshold)
-        if not crs_seed:
-            raise InvalidInputError("the common random seed must not be empty")
-        self.index = index
-        self.n_parties = n_parties
-        self.threshold = threshold
-        self.parameters = parameters
-        self._crs_seed = bytes(crs_seed)
-        self._box_key = box_key or PrivateKey.generate()
+        if not seed:
+            raise InvalidInputError("the key epoch seed must not be empty")
+        self.index, self.n_parties, self.threshold = index, n_parties, threshold
+        self.parameters, self._seed = parameters, bytes(seed)
         runtime = _runtime(parameters)
-        secret_key = seal.KeyGenerator(runtime.context).secret_key()
-        key_shape = (len(runtime.key_moduli), parameters.poly_modulus_degree)
-        self._secret = _coefficients(secret_key.data(), math.prod(key_shape)).reshape(
-            key_shape
-        )
-        self._public_key_residues = self._public_key_part(secret_key)
-        self._evaluations = self._shamir_evaluations()
+        moduli, degree = runtime.data_moduli, parameters.poly_modulus_degree
+        secret = runtime.to_ntt(_signed_residues(_ternary(degree), moduli)[np.newaxis])[
+            0
+        ]
+        coefficients = [
+            _uniform_residues(moduli, degree, os.urandom) for _ in range(threshold - 1)
+        ]
+        points = shamir_evaluations(secret, coefficients, range(n_parties + 1), moduli)
+        self._points = np.stack([points[j] for j in range(n_parties + 1)])
+        self.dealing = self._deal(box_public_keys)
 
     @property
-    def box_public_key(self) -> bytes:
-        """Curve25519 public key to publish at registration, for sub-share boxes."""
-        return bytes(self._box_key.public_key)
+    def additive_secret(self) -> np.ndarray:
+        """s_i = f_i(0): this party's own key for encrypting its updates."""
+        return self._points[0]
 
-    def _public_key_part(self, secret_key: seal.SecretKey) -> np.ndarray:
-        """p0_i = -a*s_i + e_i from SEAL's symmetric zero encryption (c0 + c1*s_i = -e_i)."""
+    def _deal(self, box_public_keys: Mapping[int, bytes]) -> Dealing:
+        """Images with fresh noise, and the sealed points."""
         runtime = _runtime(self.parameters)
-        zero = seal.Ciphertext()
-        seal.Encryptor(runtime.context, secret_key).encrypt_zero_symmetric(
-            runtime.key_parms_id, zero
+        moduli, degree = runtime.data_moduli, self.parameters.poly_modulus_degree
+        column = _column(moduli)
+        count = 2 * (self.n_parties + 1)
+        noise = _rounded_gaussian_residues(
+            image_noise_sigma(self.parameters), moduli, count * degree
         )
-        c0, c1 = _coefficients(zero, 2 * self._secret.size).reshape(
-            (2,) + self._secret.shape
+        noise = runtime.to_ntt(
+            np.ascontiguousarray(
+                noise.reshape(len(moduli), count, degree).transpose(1, 0, 2)
+            )
+        ).reshape((2, self.n_parties + 1, len(moduli), degree))
+        images = _add_mod(
+            _images(self._points, self.parameters, self._seed), noise, column
         )
-        column = _column(runtime.key_moduli)
-        a = _common_random_polynomial(self.parameters, self._crs_seed)
-        # -a*s - c0 - c1*s = -a*s + e
-        masked = _mul_mod_once(_add_mod(a, c1, column), self._secret, column)
-        return _neg_mod(_add_mod(masked, c0, column), column)
-
-    def public_key_share(self) -> PublicKeyShare:
-        """This agent's p0_i to publish."""
-        return PublicKeyShare(
+        unsealed = Dealing(
             self.parameters,
-            self.index,
-            _crs_digest(self._crs_seed),
-            self._public_key_residues,
-        )
-
-    def _shamir_evaluations(self) -> Dict[int, np.ndarray]:
-        """f_i(j) for j = 1..n, f_i(0) = s_i on the data-level primes, degree t-1, fresh coefficients."""
-        moduli = _runtime(self.parameters).data_moduli
-        coefficients = [
-            _uniform_residues(moduli, self.parameters.poly_modulus_degree, os.urandom)
-            for _ in range(self.threshold - 1)
-        ]
-        return shamir_evaluations(
-            self._secret[: len(moduli)],
-            coefficients,
-            range(1, self.n_parties + 1),
-            moduli,
-        )
-
-    def encrypted_sub_shares(
-        self, box_public_keys: Mapping[int, bytes]
-    ) -> Dict[int, bytes]:
-        """f_i(j) for every other agent j, each in a Box only j can open (and that proves sender i)."""
-        header_fields = (_crs_digest(self._crs_seed), self.index)
-        boxed = {}
-        for recipient in range(1, self.n_parties + 1):
-            if recipient == self.index:
-                continue
-            fields = _SUB_SHARE_FIELDS.pack(
-                *header_fields, recipient, self.n_parties, self.threshold
-            )
-            payload = (
-                _preamble(_SUB_SHARE_MAGIC, self.parameters)
-                + fields
-                + _residue_bytes(self._evaluations[recipient])
-            )
-            box = Box(self._box_key, _box_public_key(box_public_keys, recipient))
-            boxed[recipient] = bytes(box.encrypt(payload))
-        return boxed
-
-    def _open_sub_share(
-        self, sender: int, sealed: bytes, sender_key: BoxPublicKey
-    ) -> np.ndarray:
-        """Open and check one sub-share addressed to this agent."""
-        try:
-            payload = Box(self._box_key, sender_key).decrypt(bytes(sealed))
-        except CryptoError as error:
-            raise SubShareDecryptionError(
-                f"sub-share from party {sender} to party {self.index} does not open: {error}"
-            ) from error
-        reader = _Reader(payload, f"sub-share {sender}->{self.index}")
-        reader.preamble(_SUB_SHARE_MAGIC, self.parameters)
-        fields = reader.unpack(_SUB_SHARE_FIELDS)
-        expected = (
-            _crs_digest(self._crs_seed),
-            sender,
             self.index,
             self.n_parties,
             self.threshold,
+            seed_digest(self._seed),
+            images,
+            (),
         )
-        if fields != expected:
-            raise ForeignDataError(
-                f"sub-share {sender}->{self.index} belongs to another key generation or roster"
+        boxes = tuple(
+            bytes(
+                SealedBox(_box_public_key(box_public_keys, j)).encrypt(
+                    _point_bytes(unsealed, j, self._points[j])
+                )
             )
-        moduli = _runtime(self.parameters).data_moduli
-        residues = reader.residues(
-            (len(moduli), self.parameters.poly_modulus_degree), moduli
+            for j in range(1, self.n_parties + 1)
         )
-        reader.finish()
-        return residues
+        return replace(unsealed, boxes=boxes)
 
-    def key_share(
-        self,
-        encrypted_sub_shares: Mapping[int, bytes],
-        box_public_keys: Mapping[int, bytes],
-        public_key: "JointPublicKey",
+    def justification(self, complainer: int) -> bytes:
+        """The plain point f_i(complainer), published to answer that party's complaint."""
+        _check_roster(complainer, self.n_parties, self.threshold)
+        return _point_bytes(self.dealing, complainer, self._points[complainer])
+
+    def finalize(
+        self, public_key: EpochPublicKey, received: Mapping[int, np.ndarray]
     ) -> KeyShare:
-        """This agent's s_i and the sub-shares f_d(j) of every dealer d, opened and bound to the joint key."""
-        senders = set(range(1, self.n_parties + 1)) - {self.index}
-        if set(encrypted_sub_shares) != senders:
-            raise InvalidInputError(
-                f"need sub-shares from exactly parties {sorted(senders)}, "
-                f"got {sorted(encrypted_sub_shares)}"
-            )
-        roster = (public_key.parameters, public_key.n_parties, public_key.threshold)
-        if roster != (self.parameters, self.n_parties, self.threshold) or _crs_digest(
-            public_key.crs_seed
-        ) != _crs_digest(self._crs_seed):
+        """This party's key share: its s_i and the checked point f_d(index) of every dealer d in QUAL."""
+        if (public_key.parameters, public_key.n_parties, public_key.threshold) != (
+            self.parameters,
+            self.n_parties,
+            self.threshold,
+        ) or seed_digest(public_key.seed) != seed_digest(self._seed):
             raise ForeignDataError(
                 "the joint public key belongs to another key generation"
             )
-        sub_shares = {self.index: self._evaluations[self.index]}
-        for sender in sorted(senders):
-            sub_shares[sender] = self._open_sub_share(
-                sender,
-                encrypted_sub_shares[sender],
-                _box_public_key(box_public_keys, sender),
+        if set(received) != set(public_key.qualified):
+            raise InvalidInputError(
+                f"need the points of exactly dealers {public_key.qualified}, got {sorted(received)}"
             )
-        data_primes = len(_runtime(self.parameters).data_moduli)
         return KeyShare(
             self.parameters,
             self.n_parties,
             self.threshold,
             self.index,
             public_key.digest,
-            self._secret[:data_primes],
-            sub_shares,
-            tuple(range(1, self.n_parties + 1)),
-        )
-
-    def finalize(
-        self,
-        encrypted_sub_shares: Mapping[int, bytes],
-        box_public_keys: Mapping[int, bytes],
-        public_key: "JointPublicKey",
-    ) -> ThresholdKeyShare:
-        """s'_j = f_j(j) + sum of the sub-shares from all other agents, bound to the joint key."""
-        share = self.key_share(encrypted_sub_shares, box_public_keys, public_key)
-        column = _column(_runtime(self.parameters).data_moduli)
-        points = iter(share.sub_shares.values())
-        total = next(points)
-        for point in points:
-            total = _add_mod(total, point, column)
-        return ThresholdKeyShare(
-            self.index,
-            self.n_parties,
-            self.threshold,
-            public_key.digest,
-            total,
-            self.parameters,
+            self.additive_secret,
+            {d: received[d] for d in public_key.qualified},
+            public_key.qualified,
         )
 
 
-def _box_public_key(box_public_keys: Mapping[int, bytes], index: int) -> BoxPublicKey:
+def _box_public_key(box_public_keys: Mapping[int, bytes], index: int) -> PublicKey:
     """A registered Curve25519 key, refused clearly when missing or malformed."""
     try:
-        return BoxPublicKey(bytes(box_public_keys[index]))
+        return PublicKey(bytes(box_public_keys[index]))
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidInputError(f"no valid box public key for party {index}") from error
-
-
-def combine_public_key_shares(
-    shares: Sequence[PublicKeyShare],
-    threshold: int,
-    crs_seed: bytes,
-    parameters: CkksParameters = DEFAULT_PARAMETERS,
-) -> JointPublicKey:
-    """The joint public key (sum p0_i, a) from the shares of all n agents, indices 1..n."""
-    indices = [share.party_index for share in shares]
-    if len(set(indices)) != len(indices):
-        raise DuplicateShareError(
-            f"public key shares repeat a party: {sorted(indices)}"
-        )
-    if sorted(indices) != list(range(1, len(shares) + 1)):
-        raise InvalidInputError(
-            f"need public key shares of parties 1..n, got {sorted(indices)}"
-        )
-    _check_roster(1, len(shares), threshold)
-    for share in shares:
-        if share.parameters != parameters:
-            raise ParameterMismatchError(
-                f"public key share of party {share.party_index}"
-            )
-        if share.crs_digest != _crs_digest(crs_seed):
-            raise ForeignShareError(
-                f"public key share of party {share.party_index} used another common random seed"
-            )
-    column = _column(_runtime(parameters).key_moduli)
-    p0 = shares[0].residues
-    for share in shares[1:]:
-        p0 = _add_mod(p0, share.residues, column)
-    return JointPublicKey(parameters, len(shares), threshold, bytes(crs_seed), p0)
-

@@ -12,7 +12,9 @@ import tenseal.sealapi as seal
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
     InvalidInputError,
 )
-
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.ring import (
+    GAUSSIAN_TAIL_SIGMAS,
+)
 
 _SECURITY_LEVELS = {
     128: seal.SEC_LEVEL_TYPE.TC128,
@@ -38,6 +40,7 @@ class CkksParameters:
     flooding_margin_bits: int = 40
     max_abs_value_bits: int = 16
     max_total_weight_bits: int = 20
+    image_noise_sigma_bits: int = 8
 
     def __post_init__(self) -> None:
         """Refuse parameter sets this module cannot run correctly."""
@@ -92,6 +95,16 @@ class CkksParameters:
 
 
 DEFAULT_PARAMETERS = CkksParameters()
+
+
+def image_noise_sigma(parameters: CkksParameters) -> float:
+    """Sigma of the noise in a dealing's public images (larger only makes their RLWE harder)."""
+    return float(2**parameters.image_noise_sigma_bits)
+
+
+def image_noise_bound(parameters: CkksParameters) -> float:
+    """Every image noise coefficient is below this: the sampler redraws beyond the tail cut."""
+    return GAUSSIAN_TAIL_SIGMAS * image_noise_sigma(parameters)
 
 
 # ---------------------------------------------------------------- noise estimates

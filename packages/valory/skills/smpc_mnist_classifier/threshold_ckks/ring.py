@@ -7,7 +7,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-
 # ---------------------------------------------------------------- arithmetic mod 60-bit primes
 
 _LOW32 = np.uint64(0xFFFFFFFF)

@@ -22,7 +22,6 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters impo
     _SECURITY_LEVELS,
 )
 
-
 _SEAL_HEADER = struct.Struct("<HBBBBHQ")
 _SEAL_MAGIC = 0xA15E
 # parms_id, ntt, size, N, primes, scale, correction
@@ -65,7 +64,9 @@ def _coefficients(seal_object: object, count: int) -> np.ndarray:
     if compression == _COMPRESSION_ZSTD:
         body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
     elif compression != _COMPRESSION_NONE:
-        raise InvalidInputError(f"SEAL saved with unsupported compression {compression}")
+        raise InvalidInputError(
+            f"SEAL saved with unsupported compression {compression}"
+        )
     offset = _DATA_OFFSETS[type(seal_object)]
     return np.frombuffer(body, dtype="<u8", count=count, offset=offset).astype(
         np.uint64
@@ -186,16 +187,14 @@ class _SealRuntime:
     def _transform(self, polys: np.ndarray, to_ntt: bool) -> np.ndarray:
         """Polys ride as the components of ciphertexts (at most 16 each) through SEAL's (i)NTT.
 
-        A lone poly gets a filler companion because SEAL refuses a ciphertext whose c1 is zero.
+        Each carrier ends with a filler poly of ones: SEAL throws on a "transparent" ciphertext
+        (all components after the first zero), which input polys may well be.
         """
         transformed = []
-        for start in range(0, len(polys), _MAX_CIPHERTEXT_POLYS):
-            chunk = polys[start : start + _MAX_CIPHERTEXT_POLYS]
-            carrier = (
-                chunk
-                if len(chunk) > 1
-                else np.concatenate([chunk, np.ones_like(chunk)])
-            )
+        step = _MAX_CIPHERTEXT_POLYS - 1
+        for start in range(0, len(polys), step):
+            chunk = polys[start : start + step]
+            carrier = np.concatenate([chunk, np.ones_like(chunk[:1])])
             body = self.ciphertext_body(self.data_parms_id, carrier, not to_ntt, 1.0)
             ciphertext = self._load(seal.Ciphertext(), body)
             if to_ntt:

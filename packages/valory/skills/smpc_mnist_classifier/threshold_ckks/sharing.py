@@ -52,9 +52,7 @@ def shamir_evaluations(
     return evaluations
 
 
-def integer_lagrange(
-    subset: Sequence[int], point: int
-) -> Tuple[Tuple[int, ...], int]:
+def integer_lagrange(subset: Sequence[int], point: int) -> Tuple[Tuple[int, ...], int]:
     """Integer Lagrange weights: (c_j for j in subset, D) with D * f(point) = sum c_j f(j), deg f < |S|.
 
     D is the least common denominator of the Lagrange coefficients (it divides n!), so the

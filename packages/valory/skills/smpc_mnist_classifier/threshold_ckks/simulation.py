@@ -1,16 +1,21 @@
 """The honest key generation of n parties run in memory: the one simulation tests and benchmarks share."""
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional
 
 from nacl.public import PrivateKey
 
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.dealing import (
+    EpochPublicKey,
+)
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import (
-    JointPublicKey,
-    KeyGenerationParty,
+    Dealer,
     KeyShare,
-    PublicKeyShare,
-    combine_public_key_shares,
+    check_dealing,
+    dealing_commitment,
+    joint_public_key,
+    open_sub_share,
+    qualified_dealers,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters import (
     DEFAULT_PARAMETERS,
@@ -22,7 +27,7 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters impo
 class SimulatedKeys:
     """Everything an honest key generation leaves behind, per party index 1..n."""
 
-    public_key: JointPublicKey
+    public_key: EpochPublicKey
     key_shares: Dict[int, KeyShare]
     box_keys: Dict[int, PrivateKey]
 
@@ -37,32 +42,43 @@ def simulate_key_generation(
     threshold: int,
     seed: bytes,
     parameters: CkksParameters = DEFAULT_PARAMETERS,
+    box_keys: Optional[Dict[int, PrivateKey]] = None,
 ) -> SimulatedKeys:
-    """Run every party's side of key generation honestly, exchanging bytes as agents would."""
-    box_keys = {index: PrivateKey.generate() for index in range(1, n_parties + 1)}
-    parties = [
-        KeyGenerationParty(index, n_parties, threshold, seed, parameters, box_key)
-        for index, box_key in box_keys.items()
-    ]
-    public_key_shares = [
-        PublicKeyShare.from_bytes(party.public_key_share().to_bytes(), parameters)
-        for party in parties
-    ]
-    public_key = combine_public_key_shares(
-        public_key_shares, threshold, seed, parameters
-    )
+    """Every party's side of the key generation, honest, exchanging bytes as agents would.
+
+    Commit, reveal, public check, every recipient opening and checking its points; with honest
+    dealers there are no complaints, so QUAL is everyone.
+    """
+    box_keys = box_keys or {
+        index: PrivateKey.generate() for index in range(1, n_parties + 1)
+    }
     box_public_keys = {index: bytes(key.public_key) for index, key in box_keys.items()}
-    boxes = {party.index: party.encrypted_sub_shares(box_public_keys) for party in parties}
-    key_shares = {
-        party.index: party.key_share(
-            {
-                dealer: boxed[party.index]
-                for dealer, boxed in boxes.items()
-                if dealer != party.index
-            },
-            box_public_keys,
-            public_key,
+    dealers = {
+        index: Dealer(index, n_parties, threshold, seed, box_public_keys, parameters)
+        for index in box_keys
+    }
+    blobs = {index: dealer.dealing.to_bytes() for index, dealer in dealers.items()}
+    commitments = {
+        index: dealing_commitment(blob, seed, index) for index, blob in blobs.items()
+    }
+    dealings = {
+        index: check_dealing(
+            blob, commitments[index], index, n_parties, threshold, seed, parameters
         )
-        for party in parties
+        for index, blob in blobs.items()
+    }
+    qualified = qualified_dealers(n_parties, threshold, dealings, {}, {})
+    public_key = joint_public_key(dealings, qualified, seed)
+    key_shares = {
+        index: dealer.finalize(
+            public_key,
+            {
+                dealer_index: open_sub_share(
+                    dealings[dealer_index], index, box_keys[index], seed
+                )
+                for dealer_index in qualified
+            },
+        )
+        for index, dealer in dealers.items()
     }
     return SimulatedKeys(public_key, key_shares, box_keys)

@@ -15,7 +15,6 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters impo
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.ring import _column
 
-
 _FORMAT_VERSION = 1
 _PREAMBLE = struct.Struct("<4sB32s")  # magic, format version, parameters digest
 
