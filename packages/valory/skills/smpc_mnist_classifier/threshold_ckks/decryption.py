@@ -303,14 +303,15 @@ def _combination(
     low = np.zeros(terms[0][1].shape, dtype=np.int64)
     high = np.zeros_like(low)
     for coefficient, residues in terms:
-        low += coefficient * (residues & _LOW_MASK).astype(np.int64)
-        high += coefficient * (residues >> _HALF_SHIFT).astype(np.int64)
+        # residues < 2^62: reinterpreting the halves as int64 is exact and copies nothing
+        low += coefficient * (residues & _LOW_MASK).view(np.int64)
+        high += coefficient * (residues >> _HALF_SHIFT).view(np.int64)
     column = _column(moduli)
     signed_column = column.astype(np.int64)
     shifted = _mul_mod_once(
-        (high % signed_column).astype(np.uint64), _per_prime(2**_LOW_BITS, moduli), column
+        (high % signed_column).view(np.uint64), _per_prime(2**_LOW_BITS, moduli), column
     )
-    return _add_mod(shifted, (low % signed_column).astype(np.uint64), column)
+    return _add_mod(shifted, (low % signed_column).view(np.uint64), column)
 
 
 class _Combiner:
