@@ -37,9 +37,8 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters impo
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.ring import (
     _add_mod,
     _column,
-    _mul_mod,
+    _mul_mod_once,
     _neg_mod,
-    _shoup_companion,
     _rounded_gaussian_residues,
     _ShakeStream,
     _uniform_residues,
@@ -124,29 +123,25 @@ class PeriodContext:
             raise MalformedDataError(f"bad period context: {error}") from error
 
     def common_polynomials(self) -> np.ndarray:
-        """a_r,k for every chunk k: uniform residues (chunks, data primes, N), NTT form."""
-        return self._expanded()[0]
-
-    def mask(self, secret: np.ndarray) -> np.ndarray:
-        """secret * a_r,k for every chunk k (secret: data primes x N, NTT form)."""
-        polynomials, companions = self._expanded()
-        column = _column(_runtime(self.parameters).data_moduli)
-        return _mul_mod(secret, polynomials, companions, column)
-
-    def _expanded(self) -> Tuple[np.ndarray, np.ndarray]:
-        """a_r,k and their Shoup companions, derived once per period and process."""
+        """a_r,k for every chunk k: uniform residues (chunks, data primes, N), NTT form, derived
+        once per period and process."""
         agreed = _CONTEXT_FIELDS.pack(
             self.epoch, self.global_round, self.period, self.base_model_digest, 0
         )
         return _common_polynomials(self.parameters, agreed, self.chunk_count)
 
+    def mask(self, secret: np.ndarray) -> np.ndarray:
+        """secret * a_r,k for every chunk k (secret: data primes x N, NTT form; its Shoup companion
+        is 1/chunks the work of a_r's)."""
+        column = _column(_runtime(self.parameters).data_moduli)
+        return _mul_mod_once(self.common_polynomials(), secret, column)
+
 
 @lru_cache(maxsize=4)
 def _common_polynomials(
     parameters: CkksParameters, agreed: bytes, chunk_count: int
-) -> Tuple[np.ndarray, np.ndarray]:
-    """a_r,k rejection-sampled from SHAKE-256 of a domain tag, the agreed data and k, and their
-    Shoup companions (both read-only: every product with a_r reuses them)."""
+) -> np.ndarray:
+    """a_r,k rejection-sampled from SHAKE-256 of a domain tag, the agreed data and k; read-only."""
     moduli = _runtime(parameters).data_moduli
     chunks = []
     for chunk in range(chunk_count):
@@ -161,10 +156,8 @@ def _common_polynomials(
             _uniform_residues(moduli, parameters.poly_modulus_degree, stream.read)
         )
     polynomials = np.stack(chunks)
-    companions = _shoup_companion(polynomials, _column(moduli))
     polynomials.flags.writeable = False
-    companions.flags.writeable = False
-    return polynomials, companions
+    return polynomials
 
 
 @lru_cache(maxsize=None)
