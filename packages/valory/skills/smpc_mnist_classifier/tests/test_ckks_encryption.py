@@ -3,6 +3,8 @@
 import struct
 from typing import Dict
 
+import tenseal.sealapi as seal
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,8 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encoding import (
     embed,
+    embed_inverse,
+    integers_to_residues,
     residues_to_floats,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters import (
@@ -26,6 +30,7 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.ring import (
     _mul_mod_once,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.seal_bridge import (
+    _coefficients,
     _runtime,
 )
 
@@ -88,6 +93,35 @@ def _unmasked(keys, context, blob: bytes) -> np.ndarray:
     plain = runtime.from_ntt(_add_mod(contribution.residues, masks, column))
     floats = residues_to_floats(plain, runtime.data_moduli) / DEFAULT_PARAMETERS.scale
     return embed(floats).real.reshape(-1)[:LENGTH]
+
+
+def test_numpy_encoding_and_seal_decode_each_other() -> None:
+    """SEAL's decoder reads what encoding.py encodes, and encoding.py reads what SEAL encodes."""
+    runtime = _runtime(DEFAULT_PARAMETERS)
+    degree, scale = DEFAULT_PARAMETERS.poly_modulus_degree, DEFAULT_PARAMETERS.scale
+    values = np.random.default_rng(1).normal(0, 3, (1, degree // 2))
+    coefficients = np.round(embed_inverse(values, degree) * scale)
+    ntt = runtime.to_ntt(integers_to_residues(coefficients, runtime.data_moduli))
+    decoded = runtime.encoder.decode_complex(runtime.load_plaintext(ntt[0], scale))
+    assert np.abs(np.asarray(decoded) - values[0]).max() < 1e-9
+    plaintext = seal.Plaintext()
+    runtime.encoder.encode(values[0], scale, plaintext)
+    seal_words = _coefficients(plaintext, 2 * degree).reshape(1, 2, degree)
+    floats = residues_to_floats(runtime.from_ntt(seal_words), runtime.data_moduli)
+    assert np.abs(embed(floats / scale) - values).max() < 1e-9
+
+
+def test_integer_residue_conversions_are_exact() -> None:
+    """Float integers of any size convert to residues exactly, and residues back to centered floats."""
+    moduli = _runtime(DEFAULT_PARAMETERS).data_moduli
+    values = np.zeros((1, DEFAULT_PARAMETERS.poly_modulus_degree))
+    samples = [0.0, 1.0, -1.0, 2.0**61, -(2.0**62), 3.0 * 2**70, -(2.0**100) + 2**60, 2.0**116]
+    values[0, : len(samples)] = samples
+    residues = integers_to_residues(values, moduli)
+    for position, sample in enumerate(samples):
+        for prime, modulus in enumerate(moduli):
+            assert int(residues[0, prime, position]) == int(sample) % int(modulus)
+    assert np.array_equal(residues_to_floats(residues, moduli)[0, : len(samples)], samples)
 
 
 def test_common_polynomials_follow_the_agreed_data_only(keys) -> None:
