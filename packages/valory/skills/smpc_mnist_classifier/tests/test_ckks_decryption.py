@@ -9,9 +9,12 @@ from nacl.public import PrivateKey
 
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
     aggregation,
+    combine,
     decryption,
     encryption,
     errors,
+    issuance,
+    sealing,
     simulation,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encoding import (
@@ -62,7 +65,7 @@ class Period:
         self.updates = {
             i: generator.normal(0, 0.1, LENGTH).astype(np.float32) for i in contributors
         }
-        self.records = {i: encryption.IssuanceRecord() for i in range(1, N_PARTIES + 1)}
+        self.records = {i: issuance.IssuanceRecord() for i in range(1, N_PARTIES + 1)}
         self.blobs = {
             i: encryption.encrypt_update(
                 update, WEIGHTS[i], keys.key_shares[i], self.context, self.records[i]
@@ -168,7 +171,7 @@ def test_seven_parties_name_a_garbage_share(keys) -> None:
     )
     updates = {i: np.linspace(-1, 1, 300) * i for i in range(1, 8)}
     blobs = {
-        i: encryption.encrypt_update(u, i, seven.key_shares[i], context, encryption.IssuanceRecord())
+        i: encryption.encrypt_update(u, i, seven.key_shares[i], context, issuance.IssuanceRecord())
         for i, u in updates.items()
     }
     commitments = {i: encryption.contribution_commitment(context, i, b) for i, b in blobs.items()}
@@ -177,7 +180,7 @@ def test_seven_parties_name_a_garbage_share(keys) -> None:
     ).aggregate
     sealed = [
         (j, decryption.issue_decryption_share(
-            seven.key_shares[j], context, range(1, 8), encryption.IssuanceRecord(), seven.box_public_keys
+            seven.key_shares[j], context, range(1, 8), issuance.IssuanceRecord(), seven.box_public_keys
         ))
         for j in range(1, 8)
     ]
@@ -213,7 +216,7 @@ def test_attack2_shares_ignore_the_submitted_ciphertexts(keys) -> None:
     crafted = RUNTIME.to_ntt(crafted.reshape(-1, *crafted.shape[1:]))
     aggregate = period.aggregate(_replace(period, 4, crafted))
     sealed = period.shares()
-    bound = decryption.TAIL_SIGMAS * decryption.flooding_sigma(DEFAULT_PARAMETERS, 4)
+    bound = combine.TAIL_SIGMAS * decryption.flooding_sigma(DEFAULT_PARAMETERS, 4)
     masks = period.context.common_polynomials()
     for holder, blob in sealed:
         share = decryption.open_decryption_share(blob, 2, keys.box_keys[2], DEFAULT_PARAMETERS)
@@ -243,7 +246,9 @@ def _garbage_decode(period: Period, aggregate, sealed) -> np.ndarray:
         j: decryption.open_decryption_share(blob, 1, period.keys.box_keys[1], DEFAULT_PARAMETERS)
         for j, blob in sealed
     }
-    values, plausible = decryption._Combiner(aggregate, shares).decode((1, 2, 3))
+    sigma = decryption.flooding_sigma(DEFAULT_PARAMETERS, len(aggregate.contributors))
+    residues = {j: share.residues for j, share in shares.items()}
+    values, plausible = combine.Combiner(aggregate, residues, sigma).decode((1, 2, 3))
     assert not plausible
     return values
 
@@ -282,7 +287,7 @@ def _garbage_share(context, contributors, sender, box_public_keys, seed) -> byte
         ]
     )
     share = decryption.DecryptionShare(context, tuple(contributors), sender, residues)
-    return decryption._seal(share.to_bytes(), sender, box_public_keys, DEFAULT_PARAMETERS)
+    return sealing.seal_to_key_holders(share.to_bytes(), sender, box_public_keys, DEFAULT_PARAMETERS)
 
 
 def _shifted_share(period: Period, blob: bytes, sender: int) -> bytes:
@@ -290,7 +295,7 @@ def _shifted_share(period: Period, blob: bytes, sender: int) -> bytes:
     share = decryption.open_decryption_share(blob, sender, period.keys.box_keys[sender], DEFAULT_PARAMETERS)
     shifted = _add_mod(share.residues, _encoded(np.full(LENGTH, 0.5)), COLUMN)
     forged = decryption.DecryptionShare(share.context, share.contributors, sender, shifted)
-    return decryption._seal(forged.to_bytes(), sender, period.keys.box_public_keys, DEFAULT_PARAMETERS)
+    return sealing.seal_to_key_holders(forged.to_bytes(), sender, period.keys.box_public_keys, DEFAULT_PARAMETERS)
 
 
 def test_attack5_bad_shares_are_excluded_or_named(keys) -> None:
@@ -303,7 +308,7 @@ def test_attack5_bad_shares_are_excluded_or_named(keys) -> None:
     other_contributors = Period(keys, (1, 2, 3), period=1)
     cases = {
         "unreadable": sealed[4][:-5],
-        "malformed": decryption._seal(b"TCDH", 4, keys.box_public_keys, DEFAULT_PARAMETERS),
+        "malformed": sealing.seal_to_key_holders(b"TCDH", 4, keys.box_public_keys, DEFAULT_PARAMETERS),
         "foreign-period": dict(other_period.shares([4]))[4],
         "foreign-contributors": dict(other_contributors.shares([4]))[4],
         "wrong-sender": sealed[3],
@@ -382,11 +387,11 @@ def test_one_share_per_period_ever(keys) -> None:
     """A retry for the same U replays the same bytes; another U on the same a_r is refused, also
     after the record went through bytes (a restart)."""
     period = Period(keys, (1, 2, 3, 4))
-    record = encryption.IssuanceRecord()
+    record = issuance.IssuanceRecord()
     issue = decryption.issue_decryption_share
     share = keys.key_shares[1]
     first = issue(share, period.context, (1, 2, 3, 4), record, keys.box_public_keys)
-    restored = encryption.IssuanceRecord.from_bytes(record.to_bytes())
+    restored = issuance.IssuanceRecord.from_bytes(record.to_bytes())
     for kept in (record, restored):
         assert issue(share, period.context, (4, 3, 2, 1), kept, keys.box_public_keys) == first
         with pytest.raises(errors.AlreadyIssuedError):
@@ -400,12 +405,12 @@ def test_one_share_per_period_ever(keys) -> None:
 def test_share_requests_for_bad_contributor_sets_are_refused(keys, contributors, error) -> None:
     """U must be distinct key holders, at least f + 2 of them (never one honest update alone)."""
     period = Period(keys, (1, 2, 3))
-    record = encryption.IssuanceRecord()
+    record = issuance.IssuanceRecord()
     with pytest.raises(error):
         decryption.issue_decryption_share(
             keys.key_shares[1], period.context, contributors, record, keys.box_public_keys
         )
-    assert record.to_bytes() == encryption.IssuanceRecord().to_bytes()
+    assert record.to_bytes() == issuance.IssuanceRecord().to_bytes()
 
 
 def test_share_requests_with_bad_box_keys_or_foreign_key_shares_are_refused(keys) -> None:
@@ -413,12 +418,12 @@ def test_share_requests_with_bad_box_keys_or_foreign_key_shares_are_refused(keys
     period = Period(keys, (1, 2, 3))
     with pytest.raises(errors.InvalidInputError, match="box key"):
         decryption.issue_decryption_share(
-            keys.key_shares[1], period.context, (1, 2, 3), encryption.IssuanceRecord(), {1: b"short"}
+            keys.key_shares[1], period.context, (1, 2, 3), issuance.IssuanceRecord(), {1: b"short"}
         )
     foreign = encryption.PeriodContext(DEFAULT_PARAMETERS, bytes(32), 5, 1, BASE_MODEL, LENGTH)
     with pytest.raises(errors.ForeignDataError):
         decryption.issue_decryption_share(
-            keys.key_shares[1], foreign, (1, 2, 3), encryption.IssuanceRecord(), keys.box_public_keys
+            keys.key_shares[1], foreign, (1, 2, 3), issuance.IssuanceRecord(), keys.box_public_keys
         )
 
 

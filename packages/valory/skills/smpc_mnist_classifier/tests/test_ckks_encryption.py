@@ -12,6 +12,7 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
     aggregation,
     encryption,
     errors,
+    issuance,
     simulation,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encoding import (
@@ -77,7 +78,7 @@ def _encrypt_all(keys, context, updates, weights=None) -> Dict[int, bytes]:
             (weights or {}).get(index, 1),
             keys.key_shares[index],
             context,
-            encryption.IssuanceRecord(),
+            issuance.IssuanceRecord(),
         )
         for index, update in updates.items()
     }
@@ -146,7 +147,7 @@ def test_contribution_is_the_masked_weighted_update(keys) -> None:
     context = _context(keys)
     update = _updates()[2]
     blob = encryption.encrypt_update(
-        update, 37, keys.key_shares[2], context, encryption.IssuanceRecord()
+        update, 37, keys.key_shares[2], context, issuance.IssuanceRecord()
     )
     assert np.abs(_unmasked(keys, context, blob) - 37 * update.astype(np.float64)).max() < 1e-9
     contribution = encryption.Contribution.from_bytes(blob, DEFAULT_PARAMETERS)
@@ -187,10 +188,10 @@ def test_contribution_bytes_are_compact(keys) -> None:
 )
 def test_encrypt_refuses_bad_updates(keys, update, weight, error) -> None:
     """Every bad update or weight is refused before anything is recorded."""
-    record = encryption.IssuanceRecord()
+    record = issuance.IssuanceRecord()
     with pytest.raises(errors.InvalidInputError, match=error):
         encryption.encrypt_update(update, weight, keys.key_shares[1], _context(keys), record)
-    assert record.to_bytes() == encryption.IssuanceRecord().to_bytes()
+    assert record.to_bytes() == issuance.IssuanceRecord().to_bytes()
 
 
 def test_encrypt_refuses_a_foreign_key_share(keys) -> None:
@@ -201,7 +202,7 @@ def test_encrypt_refuses_a_foreign_key_share(keys) -> None:
             1,
             keys.key_shares[1],
             _context(keys, epoch=bytes(32)),
-            encryption.IssuanceRecord(),
+            issuance.IssuanceRecord(),
         )
 
 
@@ -209,9 +210,9 @@ def test_one_encryption_per_period_survives_a_restart(keys) -> None:
     """A retry gets the same bytes; a different update for the same a_r is refused, also after the
     record went through bytes (a restart); the next period is free."""
     context, update = _context(keys), _updates()[1]
-    record = encryption.IssuanceRecord()
+    record = issuance.IssuanceRecord()
     first = encryption.encrypt_update(update, 3, keys.key_shares[1], context, record)
-    restored = encryption.IssuanceRecord.from_bytes(record.to_bytes())
+    restored = issuance.IssuanceRecord.from_bytes(record.to_bytes())
     for kept in (record, restored):
         assert encryption.encrypt_update(update, 3, keys.key_shares[1], context, kept) == first
         with pytest.raises(errors.AlreadyIssuedError):
@@ -232,27 +233,27 @@ def test_one_encryption_per_period_survives_a_restart(keys) -> None:
 def test_issuance_record_parses_strictly(data) -> None:
     """Truncated, unknown-version or foreign bytes never load as a record."""
     with pytest.raises(errors.MalformedDataError):
-        encryption.IssuanceRecord.from_bytes(data)
+        issuance.IssuanceRecord.from_bytes(data)
 
 
 def test_issuance_record_refuses_trailing_bytes_and_unknown_kinds(keys) -> None:
     """Trailing bytes and unknown entry kinds are malformed."""
-    record = encryption.IssuanceRecord()
+    record = issuance.IssuanceRecord()
     encryption.encrypt_update(np.zeros(LENGTH), 1, keys.key_shares[1], _context(keys), record)
     data = record.to_bytes()
     with pytest.raises(errors.MalformedDataError, match="trailing"):
-        encryption.IssuanceRecord.from_bytes(data + b"\x00")
+        issuance.IssuanceRecord.from_bytes(data + b"\x00")
     with pytest.raises(errors.MalformedDataError, match="kind"):
-        encryption.IssuanceRecord.from_bytes(data[:9] + b"\x09" + data[10:])
+        issuance.IssuanceRecord.from_bytes(data[:9] + b"\x09" + data[10:])
 
 
 def test_keep_epoch_forgets_other_epochs(keys) -> None:
     """Rotation drops the old epoch's entries (its a_r never recur)."""
-    record = encryption.IssuanceRecord()
+    record = issuance.IssuanceRecord()
     context = _context(keys)
     encryption.encrypt_update(np.zeros(LENGTH), 1, keys.key_shares[1], context, record)
     record.keep_epoch(bytes(32))
-    assert not record.issued(encryption.IssuanceKind.ENCRYPTION, context)
+    assert not record.issued(issuance.IssuanceKind.ENCRYPTION, context)
 
 
 @pytest.mark.parametrize(
@@ -352,7 +353,7 @@ def _reencrypted(keys, context, sender, **changes) -> bytes:
         1,
         keys.key_shares[sender],
         _context(keys, **changes),
-        encryption.IssuanceRecord(),
+        issuance.IssuanceRecord(),
     )
 
 

@@ -12,9 +12,7 @@ import itertools
 import math
 import struct
 from dataclasses import dataclass
-from enum import IntEnum
 from functools import lru_cache
-from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -26,7 +24,10 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
     ForeignDataError,
     InvalidInputError,
     MalformedDataError,
-    AlreadyIssuedError,
+)
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.issuance import (
+    IssuanceKind,
+    IssuanceRecord,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import (
     KeyShare,
@@ -60,9 +61,6 @@ DIGEST_SIZE = 32
 _CONTEXT_FIELDS = struct.Struct("<32sQQ32sQ")  # epoch, global round, period, base model, length
 _CONTRIBUTION_MAGIC = b"TCUC"
 _CONTRIBUTION_FIELDS = struct.Struct("<HQI")  # sender, weight, chunk count
-_RECORD_MAGIC = b"TCIR"
-_RECORD_VERSION = 1
-_RECORD_ENTRY = struct.Struct("<B32sQQ32sQ")  # kind, epoch, round, period, request digest, blob size
 
 
 def _digest(*parts: bytes) -> bytes:
@@ -308,7 +306,7 @@ def encrypt_update(
     weight: int,
     key_share: KeyShare,
     context: PeriodContext,
-    record: "IssuanceRecord",
+    record: IssuanceRecord,
 ) -> bytes:
     """This party's contribution for the period, as bytes: once per period, ever.
 
@@ -337,89 +335,3 @@ def encrypt_update(
         return Contribution(context, key_share.index, int(weight), residues).to_bytes()
 
     return record.issue(IssuanceKind.ENCRYPTION, context, request, encrypt)
-
-
-class IssuanceKind(IntEnum):
-    """What a party issues under a period's a_r, at most once each."""
-
-    ENCRYPTION = 1
-    DECRYPTION_SHARE = 2
-
-
-_RecordKey = Tuple[IssuanceKind, bytes, int, int]  # kind, epoch, global round, period
-
-
-class IssuanceRecord:
-    """What this party issued under each period's a_r: at most one encryption and one decryption
-    share per (key epoch, period), ever. Keeps the request digest of every issuance and the bytes of
-    the latest one of each kind (for retries). Secret: persist it encrypted (keystore)."""
-
-    def __init__(
-        self, entries: Optional[Dict[_RecordKey, Tuple[bytes, bytes]]] = None
-    ) -> None:
-        """Start from persisted entries, or empty."""
-        self._entries: Dict[_RecordKey, Tuple[bytes, bytes]] = dict(entries or {})
-
-    def issued(self, kind: IssuanceKind, context: PeriodContext) -> bool:
-        """Whether this kind of object was issued for the period."""
-        return (kind, context.epoch, context.global_round, context.period) in self._entries
-
-    def issue(
-        self,
-        kind: IssuanceKind,
-        context: PeriodContext,
-        request: bytes,
-        make: Callable[[], bytes],
-    ) -> bytes:
-        """The bytes for `request`: made and recorded the first time, replayed after, refused for
-        any other request on the same period."""
-        key = (kind, context.epoch, context.global_round, context.period)
-        if key in self._entries:
-            recorded, blob = self._entries[key]
-            if recorded != request or not blob:
-                raise AlreadyIssuedError(
-                    f"a {kind.name.lower().replace('_', ' ')} was already issued for round {context.global_round} "
-                    f"period {context.period} of this key epoch"
-                )
-            return blob
-        blob = make()
-        for other, (recorded, _) in list(self._entries.items()):
-            if other[0] == kind:
-                self._entries[other] = (recorded, b"")
-        self._entries[key] = (request, blob)
-        return blob
-
-    def keep_epoch(self, epoch: bytes) -> None:
-        """Forget other key epochs (their a_r never recur: the epoch digest seeds every a_r)."""
-        self._entries = {k: v for k, v in self._entries.items() if k[1] == epoch}
-
-    def to_bytes(self) -> bytes:
-        """Magic, version, entry count, then each entry's fields and kept bytes."""
-        parts = [_RECORD_MAGIC, bytes([_RECORD_VERSION]), struct.pack("<I", len(self._entries))]
-        for (kind, epoch, global_round, period), (request, blob) in sorted(
-            self._entries.items()
-        ):
-            parts.append(
-                _RECORD_ENTRY.pack(kind, epoch, global_round, period, request, len(blob))
-            )
-            parts.append(blob)
-        return b"".join(parts)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "IssuanceRecord":
-        """Strictly parse bytes made by to_bytes."""
-        reader = _Reader(data, "issuance record")
-        if reader.take(len(_RECORD_MAGIC) + 1) != _RECORD_MAGIC + bytes([_RECORD_VERSION]):
-            raise MalformedDataError("issuance record: not a v1 record")
-        (count,) = reader.unpack(struct.Struct("<I"))
-        entries = {}
-        for _ in range(count):
-            kind, epoch, global_round, period, request, size = reader.unpack(_RECORD_ENTRY)
-            if kind not in set(IssuanceKind):
-                raise MalformedDataError(f"issuance record: unknown kind {kind}")
-            key = (IssuanceKind(kind), epoch, global_round, period)
-            if key in entries:
-                raise MalformedDataError("issuance record: an entry repeats")
-            entries[key] = (request, reader.take(size))
-        reader.finish()
-        return cls(entries)
