@@ -32,4 +32,4 @@ run: sync
 	$(ENV) python scripts/run_service.py
 
 bench: sync
-	$(ENV) python scripts/bench_ckks.py && python scripts/bench_learning.py && python scripts/bench_service.py
+	$(ENV) python scripts/bench_ckks.py && python scripts/bench_keygen.py && python scripts/bench_learning.py && python scripts/bench_service.py

@@ -11,7 +11,7 @@ from typing import Dict
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from nacl.public import PrivateKey, SealedBox
 
@@ -352,11 +352,15 @@ def test_unjustified_complaint_excludes_the_dealer() -> None:
         kg.qualified_dealers(4, 3, (1, 2, 4), {1: [4]}, {})
 
 
-def test_points_off_a_degree_t_polynomial_fail_the_public_check(honest: Round) -> None:
-    """A dealer whose points 0..n do not lie on one polynomial of degree < t is refused."""
+@pytest.mark.parametrize("moved", range(N_PARTIES + 1))
+def test_points_off_a_degree_t_polynomial_fail_the_public_check(
+    honest: Round, moved: int
+) -> None:
+    """A dealer whose points 0..n do not lie on one polynomial of degree < t is refused, whichever
+    point is moved and however little (here by the constant 1, images honestly made)."""
     dealer = honest.dealers[3]
     points = dealer._points.copy()
-    points[4] = ring._add_mod(points[4], ring._per_prime(1, MODULI), COLUMN)
+    points[moved] = ring._add_mod(points[moved], ring._per_prime(1, MODULI), COLUMN)
     forged = dataclasses.replace(dealer.dealing, images=_noisy_images(points))
     with pytest.raises(errors.InconsistentDealingError) as caught:
         _check(forged.to_bytes(), 3)
@@ -501,3 +505,29 @@ def test_epoch_public_key_refuses_malformed_bytes(honest: Round) -> None:
     ):
         with pytest.raises(errors.MalformedDataError):
             dl.EpochPublicKey.from_bytes(bad)
+
+
+@settings(max_examples=12, deadline=None)
+@given(position=st.floats(0, 1, exclude_max=True), flip=st.integers(1, 255))
+@example(position=0.0, flip=1)  # magic
+@example(position=2e-5, flip=1)  # parameters digest / seed digest
+@example(position=0.9999, flip=0x80)  # the last box
+def test_any_flipped_byte_is_caught_and_blamed_on_the_dealer(
+    honest: Round, position: float, flip: int
+) -> None:
+    """One changed byte anywhere: the public check (header, images) or the box's recipient
+    (boxes) refuses it, always naming the dealer; nothing else escapes."""
+    blob = bytearray(honest.blob(2))
+    offset = int(position * len(blob))
+    blob[offset] ^= flip
+    boxes_start = len(blob) - sum(len(box) for box in honest.dealers[2].dealing.boxes)
+    if offset < boxes_start:
+        with pytest.raises(errors.BadDealingError) as caught:
+            _check(bytes(blob), 2)
+        assert caught.value.dealer == 2
+        return
+    dealing = _check(bytes(blob), 2)
+    recipient = 1 + (offset - boxes_start) // len(dealing.boxes[0])
+    with pytest.raises(errors.BadSubShareError) as caught:
+        kg.open_sub_share(dealing, recipient, honest.box_keys[recipient], SEED)
+    assert caught.value.dealer == 2

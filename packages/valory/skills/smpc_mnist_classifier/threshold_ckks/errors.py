@@ -92,7 +92,3 @@ class BadJustificationError(BadDealingError):
 
 class KeystoreError(ThresholdCkksError):
     """A key store cannot be read: wrong password, tampered or foreign file."""
-
-
-class AlreadyIssuedError(ThresholdCkksError):
-    """A second, different encryption or decryption share under one period's a_r: it would leak."""
