@@ -1,5 +1,8 @@
-"""Benchmark threshold CKKS (n=4, t=3) against single-key TenSEAL CKKS and plaintext averaging.
+"""Benchmark threshold CKKS for n = 4, 7, 10 key holders against single-key TenSEAL CKKS and numpy.
 
+One agent's crypto per round: encrypt its update (secret-key aggregation, a_r derived for the period),
+check and aggregate the n revealed contributions, issue one sealed decryption share, and combine the
+n shares (every key holder decrypts). Single-key TenSEAL runs the same round in the same process.
 Prints one JSON object on stdout and a human-readable table on stderr.
 """
 
@@ -9,281 +12,243 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Callable, Dict, List, Tuple, TypeVar
 
 import numpy as np
 import tenseal as ts
 
-
-from packages.valory.skills.smpc_mnist_classifier import (
-    threshold_ckks as tc,
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
+    aggregation,
+    decryption,
+    encryption,
+    simulation,
+)
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters import (
+    DEFAULT_PARAMETERS,
 )
 
 LENET_PARAMETERS = 44_426  # conv 1->6 k5, conv 6->16 k5, fc 256->120->84->10
-N_PARTIES = 4
-THRESHOLD = 3
-GOAL_TIME_RATIO = 3.0
+PARTY_COUNTS = (4, 7, 10)
+GOAL_TIME_RATIO = 2.0
 GOAL_BYTES_RATIO = 1.2
 GOAL_ERROR = 1e-6
+BASE_MODEL = bytes(32)
 
 Result = TypeVar("Result")
 
 
-def timed(function: Callable[[], Result], repeats: int) -> Tuple[float, Result]:
-    """Median wall time over `repeats` runs, and the last result."""
-    durations = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        durations.append(time.perf_counter() - start)
-    return statistics.median(durations), result
+def threshold_for(n_parties: int) -> int:
+    """t = n - f with f = floor((n - 1) / 3) Byzantine parties tolerated."""
+    return n_parties - (n_parties - 1) // 3
 
 
-def key_generation(seed: bytes) -> Tuple[float, tc.JointPublicKey, Dict[int, bytes]]:
-    """Run key generation; return the slowest agent's time, the joint key and key-share bytes."""
+def timed(function: Callable[[], Result]) -> Tuple[float, Result]:
+    """Wall time of one call, and its result."""
     start = time.perf_counter()
-    parties = [
-        tc.KeyGenerationParty(i, N_PARTIES, THRESHOLD, seed)
-        for i in range(1, N_PARTIES + 1)
-    ]
-    box_keys = {party.index: party.box_public_key for party in parties}
-    public_key_shares = [party.public_key_share() for party in parties]
-    sub_shares = {
-        party.index: party.encrypted_sub_shares(box_keys) for party in parties
-    }
-    public_key = tc.combine_public_key_shares(public_key_shares, THRESHOLD, seed)
-    key_shares = {
-        party.index: party.finalize(
-            {
-                s: boxed[party.index]
-                for s, boxed in sub_shares.items()
-                if s != party.index
-            },
-            box_keys,
-            public_key,
-        ).to_bytes()
-        for party in parties
-    }
-    per_agent = (time.perf_counter() - start) / N_PARTIES
-    return per_agent, public_key, key_shares
+    result = function()
+    return time.perf_counter() - start, result
 
 
-def threshold_round(
+def threshold_period(
+    keys: simulation.SimulatedKeys,
     updates: List[np.ndarray],
-    public_key: tc.JointPublicKey,
-    key_shares: Dict[int, bytes],
-    repeats: int,
+    period: int,
+    threshold: int,
 ) -> Dict[str, float]:
-    """Time one agent's steps of a threshold round; sizes and errors of the round."""
-    encrypt_s, encrypted = timed(
-        lambda: tc.encrypt_vector(updates[0], public_key), repeats
+    """One period run by all n key holders; times are agent 1's, the error is against numpy."""
+    n_parties = len(updates)
+    context = encryption.PeriodContext(
+        DEFAULT_PARAMETERS,
+        keys.public_key.digest,
+        0,
+        period,
+        BASE_MODEL,
+        updates[0].size,
     )
-    blobs = [tc.encrypt_vector(update, public_key).to_bytes() for update in updates]
-    serialize_s, _ = timed(encrypted.to_bytes, repeats)
-    deserialize_s, received = timed(
-        lambda: [tc.EncryptedVector.from_bytes(b) for b in blobs], repeats
-    )
-    aggregate_s, aggregate = timed(lambda: tc.aggregate_encrypted(received), repeats)
-    expected = np.mean(np.stack(updates).astype(np.float64), axis=0)
-    metrics = {
-        "encrypt_s": encrypt_s,
-        "serialize_s": serialize_s,
-        "deserialize_k_s": deserialize_s,
-        "aggregate_s": aggregate_s,
-        "bytes_per_update": len(blobs[0]),
-        "raw_residue_bytes_u64": encrypted.residues.size * 8,
-        "raw_residue_bytes_60bit": encrypted.residues.size * 60 // 8,
-        "ciphertexts_per_update": encrypted.ciphertext_count,
+    records = {i: encryption.IssuanceRecord() for i in range(1, n_parties + 1)}
+
+    def encrypt(index: int) -> bytes:
+        """Key holder `index` encrypts its update with weight 1."""
+        return encryption.encrypt_update(
+            updates[index - 1], 1, keys.key_shares[index], context, records[index]
+        )
+
+    encrypt_s, own = timed(lambda: encrypt(1))
+    blobs = {1: own, **{i: encrypt(i) for i in range(2, n_parties + 1)}}
+    commitments = {
+        i: encryption.contribution_commitment(context, i, blob)
+        for i, blob in blobs.items()
     }
-    for label, members in (("s_eq_t", (1, 2, 3)), ("s_eq_n", (1, 2, 3, 4))):
-        # a key share serves a ciphertext once: restore an unissued one per timed run
-        unissued = [
-            tc.ThresholdKeyShare.from_bytes(key_shares[1]) for _ in range(repeats)
-        ]
-        share_s, own_shares = timed(
-            lambda: unissued.pop().decryption_shares(aggregate, members), repeats
-        )
-        all_shares = own_shares + [
-            share
-            for index in members[1:]
-            for share in tc.ThresholdKeyShare.from_bytes(
-                key_shares[index]
-            ).decryption_shares(aggregate, members)
-        ]
-        combine_s, result = timed(
-            lambda: tc.combine_decryption_shares(
-                aggregate, all_shares, members, public_key
-            ),
-            repeats,
-        )
-        metrics.update(
-            {
-                f"share_{label}_s": share_s,
-                f"combine_{label}_s": combine_s,
-                f"shares_per_agent_{label}": len(own_shares),
-                f"share_bytes_per_agent_{label}": sum(
-                    len(s.to_bytes()) for s in own_shares
-                ),
-                f"max_error_{label}": float(np.abs(result.values - expected).max()),
-            }
-        )
-    metrics["bytes_per_share"] = len(own_shares[0].to_bytes())
-    metrics["agent_round_s"] = sum(
-        metrics[key]
-        for key in (
-            "encrypt_s",
-            "serialize_s",
-            "deserialize_k_s",
-            "aggregate_s",
-            "share_s_eq_t_s",
-            "combine_s_eq_t_s",
+    aggregate_s, outcome = timed(
+        lambda: aggregation.aggregate_contributions(
+            context, commitments, blobs, range(1, n_parties + 1), n_parties, threshold
         )
     )
-    metrics["agent_round_s_eq_n_s"] = (
-        metrics["agent_round_s"]
-        - metrics["share_s_eq_t_s"]
-        - metrics["combine_s_eq_t_s"]
-        + metrics["share_s_eq_n_s"]
-        + metrics["combine_s_eq_n_s"]
-    )
-    return metrics
+    aggregate = outcome.aggregate
 
+    def share(index: int) -> bytes:
+        """Key holder `index`'s sealed share for U."""
+        return decryption.issue_decryption_share(
+            keys.key_shares[index],
+            context,
+            aggregate.contributors,
+            records[index],
+            keys.box_public_keys,
+        )
 
-def single_key_round(updates: List[np.ndarray], repeats: int) -> Dict[str, float]:
-    """The same round with single-key TenSEAL CKKS as NVIDIA FLARE configures it."""
-    context = ts.context(ts.SCHEME_TYPE.CKKS, 8192, coeff_mod_bit_sizes=[60, 40, 40])
-    context.global_scale = 2**40
-    encrypt_s, encrypted = timed(lambda: ts.ckks_vector(context, updates[0]), repeats)
-    blobs = [ts.ckks_vector(context, update).serialize() for update in updates]
-    serialize_s, _ = timed(encrypted.serialize, repeats)
-    deserialize_s, received = timed(
-        lambda: [ts.ckks_vector_from(context, b) for b in blobs], repeats
-    )
-
-    def add_all() -> ts.CKKSVector:
-        total = received[0].copy()
-        for vector in received[1:]:
-            total += vector
-        return total
-
-    add_s, total = timed(add_all, repeats)
-    decrypt_s, decrypted = timed(
-        lambda: np.array(total.decrypt()) / len(updates), repeats
+    share_s, own_share = timed(lambda: share(1))
+    sealed = [(1, own_share)] + [(i, share(i)) for i in range(2, n_parties + 1)]
+    combine_s, result = timed(
+        lambda: decryption.combine_decryption_shares(
+            aggregate, sealed, 1, keys.box_keys[1], n_parties, threshold
+        )
     )
     expected = np.mean(np.stack(updates).astype(np.float64), axis=0)
-    metrics = {
-        "encrypt_s": encrypt_s,
-        "serialize_s": serialize_s,
-        "deserialize_k_s": deserialize_s,
-        "add_s": add_s,
-        "decrypt_s": decrypt_s,
-        "bytes_per_update": len(blobs[0]),
-        "max_error": float(np.abs(decrypted - expected).max()),
-    }
-    metrics["agent_round_s"] = sum(
-        metrics[key]
-        for key in ("encrypt_s", "serialize_s", "deserialize_k_s", "add_s", "decrypt_s")
-    )
-    return metrics
-
-
-def plaintext_round(updates: List[np.ndarray], repeats: int) -> Dict[str, float]:
-    """Plain numpy averaging, the floor every scheme is compared to."""
-    average_s, _ = timed(lambda: np.mean(np.stack(updates), axis=0), repeats)
+    chunks = context.chunk_count
+    primes = len(aggregate.residues[0])
+    degree = DEFAULT_PARAMETERS.poly_modulus_degree
     return {
-        "average_s": average_s,
-        "bytes_per_update": updates[0].astype(np.float32).nbytes,
+        "encrypt_s": encrypt_s,
+        "aggregate_s": aggregate_s,
+        "share_s": share_s,
+        "combine_s": combine_s,
+        "agent_round_s": encrypt_s + aggregate_s + share_s + combine_s,
+        "bytes_per_update": len(own),
+        "raw_residue_bytes_u64": chunks * primes * degree * 8,
+        "raw_residue_bytes_60bit": chunks * primes * degree * 60 // 8,
+        "bytes_per_sealed_share": len(own_share),
+        "chunks_per_update": chunks,
+        "max_error": float(np.abs(result.values - expected).max()),
+        "redundant": result.redundant,
     }
+
+
+class SingleKeyRound:
+    """The same round with single-key TenSEAL CKKS as NVIDIA FLARE configures it."""
+
+    def __init__(self, updates: List[np.ndarray]) -> None:
+        """Context and the other agents' serialized updates."""
+        self.updates = updates
+        self.context = ts.context(
+            ts.SCHEME_TYPE.CKKS, 8192, coeff_mod_bit_sizes=[60, 40, 40]
+        )
+        self.context.global_scale = 2**40
+        self.blobs = [
+            ts.ckks_vector(self.context, update).serialize() for update in updates
+        ]
+
+    def run(self) -> Dict[str, float]:
+        """Encrypt + serialize one update, deserialize and add all, decrypt."""
+        encrypt_s, own = timed(
+            lambda: ts.ckks_vector(self.context, self.updates[0]).serialize()
+        )
+        received_s, received = timed(
+            lambda: [ts.ckks_vector_from(self.context, blob) for blob in self.blobs]
+        )
+
+        def add_all() -> ts.CKKSVector:
+            """Sum of the received vectors."""
+            total = received[0].copy()
+            for vector in received[1:]:
+                total += vector
+            return total
+
+        add_s, total = timed(add_all)
+        decrypt_s, decrypted = timed(
+            lambda: np.array(total.decrypt()) / len(self.updates)
+        )
+        expected = np.mean(np.stack(self.updates).astype(np.float64), axis=0)
+        return {
+            "encrypt_s": encrypt_s,
+            "deserialize_add_s": received_s + add_s,
+            "decrypt_s": decrypt_s,
+            "agent_round_s": encrypt_s + received_s + add_s + decrypt_s,
+            "bytes_per_update": len(own),
+            "max_error": float(np.abs(decrypted - expected).max()),
+        }
+
+
+def compare(
+    n_parties: int, updates: List[np.ndarray], repeats: int
+) -> Tuple[Dict[str, float], Dict[str, float]]:
+    """Key generation, then `repeats` periods (each with a fresh a_r), each followed by a single-key
+    round so both see the same machine load; medians of agent 1's times, worst errors."""
+    threshold = threshold_for(n_parties)
+    keygen_s, keys = timed(
+        lambda: simulation.simulate_key_generation(
+            n_parties, threshold, f"bench-ckks-{n_parties}".encode()
+        )
+    )
+    single = SingleKeyRound(updates)
+    threshold_period(keys, updates, 0, threshold)  # warm-up: one-time tables and caches
+    single.run()
+    ours_runs, single_runs = [], []
+    for period in range(1, repeats + 1):
+        ours_runs.append(threshold_period(keys, updates, period, threshold))
+        single_runs.append(single.run())
+    ours = {
+        key: statistics.median(run[key] for run in ours_runs)
+        for key in ours_runs[0]
+        if key not in ("max_error", "redundant")
+    }
+    ours["max_error"] = max(run["max_error"] for run in ours_runs)
+    ours["keygen_per_agent_s"] = keygen_s / n_parties
+    ours["threshold"] = threshold
+    single_key = {
+        key: statistics.median(run[key] for run in single_runs)
+        for key in single_runs[0]
+    }
+    single_key["max_error"] = max(run["max_error"] for run in single_runs)
+    return ours, single_key
 
 
 def table(report: Dict) -> str:
-    """The report as aligned text."""
-    ours, single, plain = report["threshold"], report["single_key"], report["plaintext"]
-    ratios = report["ratios"]
+    """The report as aligned text, one column per n."""
+    runs = report["runs"]
+    columns = [f"n={n}, t={runs[str(n)]['threshold']['threshold']}" for n in PARTY_COUNTS]
+
+    def row(label: str, cell: Callable[[Dict], str]) -> Tuple[str, ...]:
+        """One line: the label and a cell per n."""
+        return (label,) + tuple(cell(runs[str(n)]) for n in PARTY_COUNTS)
+
+    def ms(value: float) -> str:
+        """Milliseconds."""
+        return f"{value * 1e3:.1f} ms"
+
     rows = [
-        (
-            "vector length / ciphertexts",
-            f"{report['length']} / {ours['ciphertexts_per_update']}",
-            "",
+        row("keygen per agent", lambda r: ms(r["threshold"]["keygen_per_agent_s"])),
+        row("encrypt (a_r + encode + mask)", lambda r: ms(r["threshold"]["encrypt_s"])),
+        row("check + aggregate n", lambda r: ms(r["threshold"]["aggregate_s"])),
+        row("one sealed share", lambda r: ms(r["threshold"]["share_s"])),
+        row("combine n shares", lambda r: ms(r["threshold"]["combine_s"])),
+        row("agent round, threshold", lambda r: ms(r["threshold"]["agent_round_s"])),
+        row("agent round, single-key", lambda r: ms(r["single_key"]["agent_round_s"])),
+        row(
+            f"time ratio (goal <= {GOAL_TIME_RATIO}x)",
+            lambda r: f"{r['ratios']['agent_time_vs_single_key']:.2f}x",
         ),
-        ("keygen per agent", f"{ours['keygen_per_agent_s'] * 1e3:.1f} ms", "-"),
-        (
-            "encrypt",
-            f"{ours['encrypt_s'] * 1e3:.1f} ms",
-            f"{single['encrypt_s'] * 1e3:.1f} ms",
+        row("bytes per update", lambda r: f"{r['threshold']['bytes_per_update']:,}"),
+        row("bytes single-key", lambda r: f"{r['single_key']['bytes_per_update']:,}"),
+        row(
+            f"bytes / raw u64 (60-bit), goal <= {GOAL_BYTES_RATIO}x",
+            lambda r: f"{r['ratios']['bytes_vs_raw_u64']:.3f}x ({r['ratios']['bytes_vs_raw_60bit']:.3f}x)",
         ),
-        (
-            "serialize",
-            f"{ours['serialize_s'] * 1e3:.1f} ms",
-            f"{single['serialize_s'] * 1e3:.1f} ms",
+        row("bytes per sealed share", lambda r: f"{r['threshold']['bytes_per_sealed_share']:,}"),
+        row(
+            f"max error (goal <= {GOAL_ERROR})",
+            lambda r: f"{r['threshold']['max_error']:.1e}",
         ),
-        (
-            "deserialize k=4",
-            f"{ours['deserialize_k_s'] * 1e3:.1f} ms",
-            f"{single['deserialize_k_s'] * 1e3:.1f} ms",
-        ),
-        (
-            "aggregate / add",
-            f"{ours['aggregate_s'] * 1e3:.1f} ms",
-            f"{single['add_s'] * 1e3:.1f} ms",
-        ),
-        (
-            "share |S|=3 (|S|=4)",
-            f"{ours['share_s_eq_t_s'] * 1e3:.1f} ({ours['share_s_eq_n_s'] * 1e3:.1f}) ms",
-            "-",
-        ),
-        (
-            "combine / decrypt |S|=3 (|S|=4)",
-            f"{ours['combine_s_eq_t_s'] * 1e3:.1f} ({ours['combine_s_eq_n_s'] * 1e3:.1f}) ms",
-            f"{single['decrypt_s'] * 1e3:.1f} ms",
-        ),
-        (
-            "agent round |S|=3 (|S|=4)",
-            f"{ours['agent_round_s'] * 1e3:.1f} ({ours['agent_round_s_eq_n_s'] * 1e3:.1f}) ms",
-            f"{single['agent_round_s'] * 1e3:.1f} ms",
-        ),
-        (
-            "bytes per update",
-            f"{ours['bytes_per_update']:,}",
-            f"{single['bytes_per_update']:,}",
-        ),
-        (
-            "raw residues u64 / 60-bit",
-            f"{ours['raw_residue_bytes_u64']:,} / {ours['raw_residue_bytes_60bit']:,}",
-            "",
-        ),
-        ("bytes per share", f"{ours['bytes_per_share']:,}", "-"),
-        (
-            "share bytes per agent |S|=3 (|S|=4)",
-            f"{ours['share_bytes_per_agent_s_eq_t']:,} ({ours['share_bytes_per_agent_s_eq_n']:,})",
-            "-",
-        ),
-        (
-            "max abs error |S|=3 (|S|=4)",
-            f"{ours['max_error_s_eq_t']:.2e} ({ours['max_error_s_eq_n']:.2e})",
-            f"{single['max_error']:.2e}",
-        ),
-        (
-            "plaintext average",
-            f"{plain['average_s'] * 1e3:.2f} ms, {plain['bytes_per_update']:,} B",
-            "",
-        ),
-        (
-            "time ratio vs single-key |S|=3 (|S|=4)",
-            f"{ratios['agent_time_vs_single_key']:.2f}x ({ratios['agent_time_vs_single_key_s_eq_n']:.2f}x)",
-            f"goal <= {GOAL_TIME_RATIO}x",
-        ),
-        (
-            "bytes ratio vs raw u64 (60-bit)",
-            f"{ratios['bytes_vs_raw_u64']:.4f}x ({ratios['bytes_vs_raw_60bit']:.4f}x)",
-            f"goal <= {GOAL_BYTES_RATIO}x",
-        ),
-        ("max error", f"{ratios['max_error']:.2e}", f"goal <= {GOAL_ERROR}"),
+        row("max error single-key", lambda r: f"{r['single_key']['max_error']:.1e}"),
     ]
-    width = max(len(row[0]) for row in rows)
-    header = f"{'':{width}}  {'threshold CKKS':>34}  {'single-key TenSEAL':>20}"
-    return "\n".join([header] + [f"{a:{width}}  {b:>34}  {c:>20}" for a, b, c in rows])
+    header = ("",) + tuple(columns)
+    widths = [max(len(line[i]) for line in [header] + rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+            for i, cell in enumerate(line)
+        )
+        for line in [header] + rows
+    )
 
 
 def main() -> None:
@@ -293,7 +258,7 @@ def main() -> None:
         "--length", type=int, default=LENET_PARAMETERS, help="floats per update"
     )
     parser.add_argument(
-        "--repeats", type=int, default=3, help="timing repetitions (median)"
+        "--repeats", type=int, default=3, help="periods per n (median times)"
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the random updates"
@@ -304,41 +269,37 @@ def main() -> None:
         sys.stderr.fileno(), sys.stdout.fileno()
     )  # TenSEAL's C++ warnings go to stderr
     generator = np.random.default_rng(arguments.seed)
-    updates = [
-        generator.normal(0, 0.1, arguments.length).astype(np.float32)
-        for _ in range(N_PARTIES)
-    ]
-
-    keygen_s, public_key, key_shares = key_generation(b"bench-ckks")
-    ours = {
-        "keygen_per_agent_s": keygen_s,
-        **threshold_round(updates, public_key, key_shares, arguments.repeats),
-    }
-    single = single_key_round(updates, arguments.repeats)
-    plain = plaintext_round(updates, arguments.repeats)
-    ratios = {
-        "agent_time_vs_single_key": ours["agent_round_s"] / single["agent_round_s"],
-        "agent_time_vs_single_key_s_eq_n": ours["agent_round_s_eq_n_s"]
-        / single["agent_round_s"],
-        "bytes_vs_raw_u64": ours["bytes_per_update"] / ours["raw_residue_bytes_u64"],
-        "bytes_vs_raw_60bit": ours["bytes_per_update"]
-        / ours["raw_residue_bytes_60bit"],
-        "bytes_vs_single_key": ours["bytes_per_update"] / single["bytes_per_update"],
-        "max_error": max(ours["max_error_s_eq_t"], ours["max_error_s_eq_n"]),
-    }
+    runs = {}
+    for n_parties in PARTY_COUNTS:
+        updates = [
+            generator.normal(0, 0.1, arguments.length).astype(np.float32)
+            for _ in range(n_parties)
+        ]
+        ours, single = compare(n_parties, updates, arguments.repeats)
+        ratios = {
+            "agent_time_vs_single_key": ours["agent_round_s"] / single["agent_round_s"],
+            "bytes_vs_raw_u64": ours["bytes_per_update"] / ours["raw_residue_bytes_u64"],
+            "bytes_vs_raw_60bit": ours["bytes_per_update"]
+            / ours["raw_residue_bytes_60bit"],
+            "bytes_vs_single_key": ours["bytes_per_update"] / single["bytes_per_update"],
+        }
+        runs[str(n_parties)] = {
+            "threshold": ours,
+            "single_key": single,
+            "ratios": ratios,
+            "goals_met": {
+                "time": ratios["agent_time_vs_single_key"] <= GOAL_TIME_RATIO,
+                "bytes": ratios["bytes_vs_raw_u64"] <= GOAL_BYTES_RATIO,
+                "error": ours["max_error"] <= GOAL_ERROR,
+            },
+        }
+        print(f"n={n_parties} done", file=sys.stderr, flush=True)
+    plain_s, _ = timed(lambda: np.mean(np.stack(updates), axis=0))
     report = {
         "length": arguments.length,
-        "n_parties": N_PARTIES,
-        "threshold": ours,
-        "threshold_t": THRESHOLD,
-        "single_key": single,
-        "plaintext": plain,
-        "ratios": ratios,
-        "goals_met": {
-            "time": ratios["agent_time_vs_single_key"] <= GOAL_TIME_RATIO,
-            "bytes": ratios["bytes_vs_raw_60bit"] <= GOAL_BYTES_RATIO,
-            "error": ratios["max_error"] <= GOAL_ERROR,
-        },
+        "repeats": arguments.repeats,
+        "runs": runs,
+        "plaintext_average_s": plain_s,
     }
     print(json.dumps(report), file=json_stream, flush=True)
     print(table(report), file=sys.stderr)

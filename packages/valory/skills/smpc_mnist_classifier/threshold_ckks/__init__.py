@@ -7,16 +7,16 @@ share). keygen_legacy is the previous key generation, kept only while behaviours
 No AEA imports: behaviours orchestrate and catch only ThresholdCkksError.
 """
 
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.aggregation import (
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.aggregation_legacy import (
     aggregate_encrypted,
 )
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.decryption import (
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.decryption_legacy import (
     DecryptionResult,
     DecryptionShare,
     ThresholdKeyShare,
     combine_decryption_shares,
 )
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encryption import (
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encryption_legacy import (
     EncryptedVector,
     encrypt_vector,
 )

@@ -1,56 +1,63 @@
-"""Threshold decryption: flooded, subset-bound decryption shares and their robust combination.
+"""Threshold decryption of a period's aggregate: flooded shares of s_U * a_r, sealed, robustly combined.
 
-Decryption shares are d_j^T = lambda_j^T s'_j c1 + e_j with flooding noise e_j of sigma 2^40 x the
-aggregate's noise bound. lambda must be applied by the holder: a combiner applying it would multiply
-e_j by a full-size number mod q. So a share is bound to (ciphertext digest, t-subset T of the agreed
-decryptor set S), and each member of S issues, in one go, a share for every t-subset containing it
-(a second issuance for the same ciphertext is refused). The combiner decodes every complete subset:
-a party p is blamed only if it is the single party such that all subsets without p decode plausibly
-and agree. With at most one faulty party this never blames an honest one; garbage or wrong-key
-shares are named even with |S| = t + 1, crafted plausible ones are detected and raised as suspects.
+Key holder j issues d_j,k = (sum over i in U of sh_i->j) * a_r,k + flood_j,k: it depends on the agreed
+U and the period only, never on a submitted ciphertext or on who else decrypts, and is issued at most
+once per period (IssuanceRecord). It travels sealed to every key holder's box key, so an observer of
+all blobs learns nothing. Any t shares combine with the integer coefficients D*lambda_j (D: the
+subset's least common denominator) to D * (Encode(sum w m) + E) + F; the combiner checks each extra
+share against a t-subset's interpolation, decodes, and names senders that do not fit.
 """
 
-import itertools
+import math
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Sequence, Tuple
+from enum import Enum
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+from nacl.public import PrivateKey
 
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.aggregation import (
+    Aggregate,
+)
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.combine import (
+    Combiner,
+    robust_decode,
+)
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encryption import (
-    EncryptedVector,
+    PeriodContext,
+    _digest,
+    check_key_share,
+    encryption_noise_bound,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
-    DuplicateShareError,
-    ForeignDataError,
-    ForeignShareError,
-    InconsistentSharesError,
     InsufficientSharesError,
     InvalidInputError,
     MalformedDataError,
     ParameterMismatchError,
-    ShareAlreadyIssuedError,
+    ThresholdCkksError,
+)
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.issuance import (
+    IssuanceKind,
+    IssuanceRecord,
+)
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import (
+    KeyShare,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters import (
-    DEFAULT_PARAMETERS,
     CkksParameters,
-    decryption_error_bound,
-    flooding_sigma,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.ring import (
     _add_mod,
     _column,
     _gaussian_residues,
-    _lagrange_at_zero,
-    _mul_mod,
-    _mul_mod_once,
-    _shoup_companion,
+)
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.sealing import (
+    seal_to_key_holders,
+    unseal,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.seal_bridge import (
     _runtime,
-)
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.sharing import (
-    _check_roster,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.wire import (
     _preamble,
@@ -58,369 +65,233 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.wire import (
     _residue_bytes,
 )
 
-
-if TYPE_CHECKING:  # pragma: no cover
-    from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import JointPublicKey
-
-
-def _decryptor_set(
-    members: Iterable[int], threshold: int, n_parties: int
-) -> Tuple[int, ...]:
-    """The agreed decryptor set, sorted; at least t distinct valid indices."""
-    ordered = tuple(sorted(members))
-    if len(set(ordered)) != len(ordered) or not all(
-        1 <= m <= n_parties for m in ordered
-    ):
-        raise InvalidInputError(
-            f"decryptor set {ordered} has duplicates or indices outside 1..n"
-        )
-    if len(ordered) < threshold:
-        raise InsufficientSharesError(
-            f"decryptor set {ordered} has fewer than threshold {threshold} parties"
-        )
-    return ordered
+_SHARE_MAGIC = b"TCDH"
+_SHARE_FIELDS = struct.Struct("<HH")  # sender, contributor count
 
 
-_SHARE_MAGIC = b"TCDS"
-# key digest, ciphertext digest, party, |T|, count
-_SHARE_FIELDS = struct.Struct("<32s32sHHI")
-_KEY_SHARE_MAGIC = b"TCKS"
-# key digest, index, n, t, issued digest count
-_KEY_SHARE_FIELDS = struct.Struct("<32sHHHI")
+def flooding_sigma(parameters: CkksParameters, contributors: int) -> float:
+    """Flooding sigma of a share: 2^kappa x the 8-sigma bound of U's summed encryption noise."""
+    return 2.0**parameters.flooding_margin_bits * encryption_noise_bound(contributors)
+
+
+def minimum_contributors(n_parties: int) -> int:
+    """Smallest U a key holder decrypts: f Byzantine members plus two honest ones, so a decrypted
+    sum is never one honest update (f < n/3)."""
+    return (n_parties - 1) // 3 + 2
+
+
+class ShareExclusion(str, Enum):
+    """Why a sender's decryption share is not used (stable strings for the round record)."""
+
+    NOT_A_KEY_HOLDER = "not-a-key-holder"
+    DUPLICATE = "duplicate"
+    UNREADABLE = "unreadable"
+    FOREIGN_PARAMETERS = "foreign-parameters"
+    MALFORMED = "malformed"
+    FOREIGN_PERIOD = "foreign-period"
+    FOREIGN_CONTRIBUTORS = "foreign-contributors"
+    WRONG_SENDER = "wrong-sender"
 
 
 @dataclass(frozen=True, eq=False)
 class DecryptionShare:
-    """d_j^T = lambda_j^T s'_j c1 + e_j for one party j, subset T and aggregate ciphertext.
+    """d_j,k for every chunk k: residues (chunks, data primes, N), NTT form."""
 
-    residues: uint64 (ciphertexts, data primes, N), NTT form.
-    """
-
-    parameters: CkksParameters
-    public_key_digest: bytes
-    ciphertext_digest: bytes
-    party_index: int
-    subset: Tuple[int, ...]
+    context: PeriodContext
+    contributors: Tuple[int, ...]
+    sender: int
     residues: np.ndarray
 
     def to_bytes(self) -> bytes:
-        """Header (params, key and ciphertext digests, party, subset, count) + raw residues."""
-        fields = _SHARE_FIELDS.pack(
-            self.public_key_digest,
-            self.ciphertext_digest,
-            self.party_index,
-            len(self.subset),
-            self.residues.shape[0],
-        )
-        subset = struct.pack(f"<{len(self.subset)}H", *self.subset)
+        """Preamble, context, sender, U, raw residues."""
         return (
-            _preamble(_SHARE_MAGIC, self.parameters)
-            + fields
-            + subset
+            _preamble(_SHARE_MAGIC, self.context.parameters)
+            + self.context.to_bytes()
+            + _SHARE_FIELDS.pack(self.sender, len(self.contributors))
+            + struct.pack(f"<{len(self.contributors)}H", *self.contributors)
             + _residue_bytes(self.residues)
         )
 
     @classmethod
-    def from_bytes(
-        cls, data: bytes, parameters: CkksParameters = DEFAULT_PARAMETERS
-    ) -> "DecryptionShare":
+    def from_bytes(cls, data: bytes, parameters: CkksParameters) -> "DecryptionShare":
         """Strictly parse bytes made by to_bytes under `parameters`."""
         reader = _Reader(data, "decryption share")
         reader.preamble(_SHARE_MAGIC, parameters)
-        key_digest, ciphertext_digest, party, subset_size, count = reader.unpack(
-            _SHARE_FIELDS
-        )
-        subset = reader.unpack(struct.Struct(f"<{subset_size}H"))
-        if list(subset) != sorted(set(subset)) or party not in subset:
-            raise MalformedDataError(
-                f"decryption share: bad subset {subset} for party {party}"
-            )
-        if count < 1:
-            raise MalformedDataError("decryption share: no ciphertexts")
+        context = PeriodContext.read(reader, parameters)
+        sender, count = reader.unpack(_SHARE_FIELDS)
+        contributors = reader.unpack(struct.Struct(f"<{count}H"))
+        if not contributors or list(contributors) != sorted(set(contributors)):
+            raise MalformedDataError(f"decryption share: bad contributor set {contributors}")
         moduli = _runtime(parameters).data_moduli
-        residues = reader.residues(
-            (count, len(moduli), parameters.poly_modulus_degree), moduli
-        )
+        shape = (context.chunk_count, len(moduli), parameters.poly_modulus_degree)
+        residues = reader.residues(shape, moduli)
         reader.finish()
-        return cls(
-            parameters, key_digest, ciphertext_digest, party, tuple(subset), residues
+        return cls(context, tuple(contributors), sender, residues)
+
+
+def _check_contributors(
+    contributors: Iterable[int], qualified: Sequence[int], n_parties: int
+) -> Tuple[int, ...]:
+    """U sorted: distinct qualified key holders, at least minimum_contributors of them."""
+    members = tuple(sorted(contributors))
+    if len(set(members)) != len(members) or not set(members) <= set(qualified):
+        raise InvalidInputError(f"contributors {members} repeat or are not key holders")
+    if len(members) < minimum_contributors(n_parties):
+        raise InvalidInputError(
+            f"{len(members)} contributors: a sum of fewer than "
+            f"{minimum_contributors(n_parties)} could be one honest update"
         )
+    return members
 
 
-class ThresholdKeyShare:
-    """Agent j's Shamir share s'_j of the joint secret; issues flooded decryption shares.
+def issue_decryption_share(
+    key_share: KeyShare,
+    context: PeriodContext,
+    contributors: Iterable[int],
+    record: IssuanceRecord,
+    box_public_keys: Mapping[int, bytes],
+) -> bytes:
+    """This key holder's share for the agreed U of the period, sealed to `box_public_keys`.
 
-    It records every ciphertext digest it has served and refuses a second request: persist
-    to_bytes() (secret!) after each issuance so a restart keeps the record.
+    At most one share per period, ever: a retry for the same U returns the same bytes, another U is
+    refused (two shares on one a_r would reveal s_j * a_r of their difference, hence an update).
+    Persist `record` before publishing the bytes.
     """
+    check_key_share(key_share, context)
+    members = _check_contributors(contributors, key_share.qualified, key_share.n_parties)
+    request = _digest(
+        b"threshold-ckks/decryption-request/v1",
+        context.to_bytes(),
+        struct.pack(f"<{len(members)}H", *members),
+    )
 
-    def __init__(
-        self,
-        index: int,
-        n_parties: int,
-        threshold: int,
-        public_key_digest: bytes,
-        key_residues: np.ndarray,
-        parameters: CkksParameters = DEFAULT_PARAMETERS,
-        issued_digests: Iterable[bytes] = (),
-    ) -> None:
-        """Hold s'_j (data primes, NTT form) and precompute its Shoup companion."""
-        _check_roster(index, n_parties, threshold)
-        self.index = index
-        self.n_parties = n_parties
-        self.threshold = threshold
-        self.public_key_digest = public_key_digest
-        self.parameters = parameters
-        self._moduli = _runtime(parameters).data_moduli
-        self._key = key_residues
-        self._key_companion = _shoup_companion(key_residues, _column(self._moduli))
-        self._issued = set(issued_digests)
-
-    @property
-    def issued_digests(self) -> FrozenSet[bytes]:
-        """Ciphertext digests this party has issued shares for."""
-        return frozenset(self._issued)
-
-    def to_bytes(self) -> bytes:
-        """Secret state (key share and issued digests) for the agent's own persistent storage."""
-        fields = _KEY_SHARE_FIELDS.pack(
-            self.public_key_digest,
-            self.index,
-            self.n_parties,
-            self.threshold,
-            len(self._issued),
+    def make() -> bytes:
+        """(sum of U's sub-shares) * a_r + flood, sealed."""
+        parameters = context.parameters
+        runtime = _runtime(parameters)
+        column = _column(runtime.data_moduli)
+        summed = key_share.sub_shares[members[0]]
+        for dealer in members[1:]:
+            summed = _add_mod(summed, key_share.sub_shares[dealer], column)
+        masks = context.mask(summed)
+        shape = (context.chunk_count, parameters.poly_modulus_degree)
+        flood = _gaussian_residues(
+            flooding_sigma(parameters, len(members)), runtime.data_moduli, math.prod(shape)
         )
-        return (
-            _preamble(_KEY_SHARE_MAGIC, self.parameters)
-            + fields
-            + b"".join(sorted(self._issued))
-            + _residue_bytes(self._key)
-        )
+        flood = flood.reshape((len(runtime.data_moduli),) + shape).transpose(1, 0, 2)
+        residues = _add_mod(masks, runtime.to_ntt(np.ascontiguousarray(flood)), column)
+        share = DecryptionShare(context, members, key_share.index, residues)
+        return seal_to_key_holders(share.to_bytes(), key_share.index, box_public_keys, parameters)
 
-    @classmethod
-    def from_bytes(
-        cls, data: bytes, parameters: CkksParameters = DEFAULT_PARAMETERS
-    ) -> "ThresholdKeyShare":
-        """Strictly parse bytes made by to_bytes under `parameters`."""
-        reader = _Reader(data, "threshold key share")
-        reader.preamble(_KEY_SHARE_MAGIC, parameters)
-        key_digest, index, n_parties, threshold, issued_count = reader.unpack(
-            _KEY_SHARE_FIELDS
-        )
-        issued = [reader.take(32) for _ in range(issued_count)]
-        moduli = _runtime(parameters).data_moduli
-        key = reader.residues((len(moduli), parameters.poly_modulus_degree), moduli)
-        reader.finish()
-        return cls(index, n_parties, threshold, key_digest, key, parameters, issued)
+    return record.issue(IssuanceKind.DECRYPTION_SHARE, context, request, make)
 
-    def decryption_shares(
-        self, aggregate: EncryptedVector, decryptor_set: Sequence[int]
-    ) -> List[DecryptionShare]:
-        """One flooded share per t-subset of the agreed decryptor set that contains this party.
 
-        Issued once per ciphertext digest: the digest is recorded before any share exists.
-        """
-        if aggregate.parameters != self.parameters:
-            raise ParameterMismatchError("the aggregate uses other parameters")
-        if aggregate.public_key_digest != self.public_key_digest:
-            raise ForeignDataError("the aggregate is encrypted under another joint key")
-        members = _decryptor_set(decryptor_set, self.threshold, self.n_parties)
-        if self.index not in members:
-            raise InvalidInputError(
-                f"party {self.index} is not in the decryptor set {members}"
-            )
-        digest = aggregate.digest
-        if digest in self._issued:
-            raise ShareAlreadyIssuedError(
-                f"party {self.index} already issued shares for ciphertext {digest.hex()[:16]}"
-            )
-        self._issued.add(digest)
-        all_subsets = itertools.combinations(members, self.threshold)
-        subsets = [subset for subset in all_subsets if self.index in subset]
-        column = _column(self._moduli)
-        masked = _mul_mod(
-            aggregate.residues[:, 1], self._key, self._key_companion, column
-        )
-        noise = self._flooding_noise(aggregate, len(subsets))
-        shares = []
-        for subset, subset_noise in zip(subsets, noise):
-            lagrange = _lagrange_at_zero(self.index, subset, self._moduli)
-            residues = _mul_mod_once(masked, lagrange, column)
-            shares.append(
-                DecryptionShare(
-                    self.parameters,
-                    self.public_key_digest,
-                    digest,
-                    self.index,
-                    subset,
-                    _add_mod(residues, subset_noise, column),
-                )
-            )
-        return shares
+def _parse_share(sender: int, payload: bytes, parameters: CkksParameters) -> DecryptionShare:
+    """The share inside an opened payload, which must name the sealing sender."""
+    share = DecryptionShare.from_bytes(payload, parameters)
+    if share.sender != sender:
+        raise MalformedDataError(f"a share sealed by party {sender} names party {share.sender}")
+    return share
 
-    def _flooding_noise(
-        self, aggregate: EncryptedVector, subset_count: int
-    ) -> np.ndarray:
-        """Fresh flooding noise per subset and ciphertext, sampled as coefficients, then NTT."""
-        sigma = flooding_sigma(self.parameters, self.n_parties, aggregate.total_weight)
-        degree = self.parameters.poly_modulus_degree
-        polys = subset_count * aggregate.ciphertext_count
-        coefficients = _gaussian_residues(sigma, self._moduli, polys * degree)
-        per_poly = coefficients.reshape(len(self._moduli), polys, degree).transpose(
-            1, 0, 2
-        )
-        transformed = _runtime(self.parameters).to_ntt(np.ascontiguousarray(per_poly))
-        return transformed.reshape(
-            (subset_count, aggregate.ciphertext_count, len(self._moduli), degree)
-        )
+
+def open_decryption_share(
+    sealed: bytes, recipient: int, box_key: PrivateKey, parameters: CkksParameters
+) -> DecryptionShare:
+    """The share inside a sealed blob, for key holder `recipient` holding `box_key`."""
+    return _parse_share(*unseal(sealed, recipient, box_key, parameters), parameters)
 
 
 @dataclass(frozen=True)
 class DecryptionResult:
-    """A decrypted average, the subset that produced it and the parties whose shares were bad."""
+    """The decrypted weighted average and how it was obtained.
+
+    subset: the t senders whose shares produced it; excluded: senders whose shares were unusable
+    (reason per sender); inconsistent: senders whose well-formed shares contradict the result;
+    redundant: more than t well-formed shares existed, so a wrong share would have been detected.
+    """
 
     values: np.ndarray
     subset: Tuple[int, ...]
-    bad_parties: Tuple[int, ...]
+    excluded: Dict[int, ShareExclusion]
+    inconsistent: Tuple[int, ...]
+    redundant: bool
 
 
-def _collect_shares(
-    aggregate: EncryptedVector,
-    shares: Iterable[DecryptionShare],
-    members: Tuple[int, ...],
-    public_key: "JointPublicKey",
-) -> Dict[Tuple[int, ...], Dict[int, DecryptionShare]]:
-    """Shares grouped by subset; foreign and duplicate shares are refused."""
-    expected_shape = aggregate.residues[:, 1].shape
-    grouped: Dict[Tuple[int, ...], Dict[int, DecryptionShare]] = {}
-    for share in shares:
-        name = f"share of party {share.party_index} for subset {share.subset}"
-        if share.parameters != aggregate.parameters:
-            raise ForeignShareError(f"{name} uses other parameters")
-        if share.public_key_digest != public_key.digest:
-            raise ForeignShareError(f"{name} is for another joint key")
-        if share.ciphertext_digest != aggregate.digest:
-            raise ForeignShareError(f"{name} is for another ciphertext")
-        if (
-            len(share.subset) != public_key.threshold
-            or not set(share.subset) <= set(members)
-            or share.party_index not in share.subset
-        ):
-            raise ForeignShareError(f"{name} does not fit decryptor set {members}")
-        if share.residues.shape != expected_shape:
-            raise ForeignShareError(f"{name} has shape {share.residues.shape}")
-        by_party = grouped.setdefault(tuple(share.subset), {})
-        if share.party_index in by_party:
-            raise DuplicateShareError(f"{name} was supplied twice")
-        by_party[share.party_index] = share
-    return grouped
+def _collect(
+    aggregate: Aggregate,
+    sealed_shares: Iterable[Tuple[int, bytes]],
+    recipient: int,
+    box_key: PrivateKey,
+    n_parties: int,
+) -> Tuple[Dict[int, DecryptionShare], Dict[int, ShareExclusion]]:
+    """Open and check every sender's share; anything wrong excludes that sender only."""
+    blobs: Dict[object, List[bytes]] = {}
+    for sender, blob in sealed_shares:
+        blobs.setdefault(sender, []).append(blob)
+    shares: Dict[int, DecryptionShare] = {}
+    excluded: Dict[int, ShareExclusion] = {}
+    for sender, sent in blobs.items():
+        if not isinstance(sender, int) or not 1 <= sender <= n_parties:
+            excluded[sender] = ShareExclusion.NOT_A_KEY_HOLDER
+        elif len(sent) > 1:
+            excluded[sender] = ShareExclusion.DUPLICATE
+        else:
+            share, exclusion = _admit_share(aggregate, sender, sent[0], recipient, box_key)
+            if share is None:
+                excluded[sender] = exclusion
+            else:
+                shares[sender] = share
+    return shares, excluded
 
 
-def _decode_subset(
-    aggregate: EncryptedVector, shares: Iterable[DecryptionShare]
-) -> np.ndarray:
-    """All slots of c0 + sum of the subset's shares, decoded and divided by the total weight."""
-    runtime = _runtime(aggregate.parameters)
-    column = _column(runtime.data_moduli)
-    total = aggregate.residues[:, 0]
-    for share in shares:
-        total = _add_mod(total, share.residues, column)
-    slots = [
-        runtime.encoder.decode_complex(
-            runtime.load_plaintext(poly, aggregate.parameters.scale)
-        )
-        for poly in total
-    ]
-    return np.asarray(slots, dtype=np.complex128).reshape(-1) / aggregate.total_weight
-
-
-def _plausible(
-    slots: np.ndarray, length: int, parameters: CkksParameters, bound: float
-) -> bool:
-    """A correct decryption is real, in range, and zero on padding slots, up to the noise bound."""
-    return bool(
-        np.abs(slots.imag).max() <= bound
-        and np.abs(slots.real[:length]).max() <= parameters.max_abs_value + bound
-        and (length == slots.size or np.abs(slots.real[length:]).max() <= bound)
-    )
-
-
-def _agree(left: np.ndarray, right: np.ndarray, bound: float) -> bool:
-    """Two decryptions of one ciphertext differ only by their flooding noise."""
-    difference = left - right
-    return bool(
-        max(np.abs(difference.real).max(), np.abs(difference.imag).max()) <= 2 * bound
-    )
+def _admit_share(
+    aggregate: Aggregate, sender: int, blob: bytes, recipient: int, box_key: PrivateKey
+) -> Tuple[Optional[DecryptionShare], Optional[ShareExclusion]]:
+    """(share, None) for a share of this aggregate's period and U, else (None, reason)."""
+    parameters = aggregate.context.parameters
+    try:
+        sealer, payload = unseal(blob, recipient, box_key, parameters)
+    except ParameterMismatchError:
+        return None, ShareExclusion.FOREIGN_PARAMETERS
+    except ThresholdCkksError:
+        return None, ShareExclusion.UNREADABLE
+    try:
+        share = _parse_share(sealer, payload, parameters)
+    except ParameterMismatchError:
+        return None, ShareExclusion.FOREIGN_PARAMETERS
+    except ThresholdCkksError:
+        return None, ShareExclusion.MALFORMED
+    if share.sender != sender:
+        return None, ShareExclusion.WRONG_SENDER
+    if share.context != aggregate.context:
+        return None, ShareExclusion.FOREIGN_PERIOD
+    if share.contributors != aggregate.contributors:
+        return None, ShareExclusion.FOREIGN_CONTRIBUTORS
+    return share, None
 
 
 def combine_decryption_shares(
-    aggregate: EncryptedVector,
-    shares: Iterable[DecryptionShare],
-    decryptor_set: Sequence[int],
-    public_key: "JointPublicKey",
+    aggregate: Aggregate,
+    sealed_shares: Iterable[Tuple[int, bytes]],
+    recipient: int,
+    box_key: PrivateKey,
+    n_parties: int,
+    threshold: int,
 ) -> DecryptionResult:
-    """Decrypt the aggregate's average from the shares of the agreed decryptor set.
+    """The weighted average sum_U w m / W from the sealed shares (sender, bytes) of the period.
 
-    Every complete t-subset is decoded. All plausible and agreeing: the result of the first one.
-    Otherwise the single party p whose absence leaves only plausible, agreeing subsets is named in
-    bad_parties and the result comes from the subsets without p; no such single party (or an only
-    subset that decodes implausibly) raises InconsistentSharesError with the suspects.
+    Unusable shares exclude their sender only; with fewer than t usable ones it raises
+    InsufficientSharesError; shares that cannot be reconciled raise InconsistentSharesError.
     """
-    if aggregate.parameters != public_key.parameters:
-        raise ParameterMismatchError(
-            "the aggregate and the joint key use different parameters"
-        )
-    if aggregate.public_key_digest != public_key.digest:
-        raise ForeignDataError("the aggregate is encrypted under another joint key")
-    threshold = public_key.threshold
-    members = _decryptor_set(decryptor_set, threshold, public_key.n_parties)
-    grouped = _collect_shares(aggregate, shares, members, public_key)
-    complete = sorted(
-        subset for subset, by_party in grouped.items() if len(by_party) == threshold
-    )
-    if not complete:
-        best = max(
-            (sorted(by_party) for by_party in grouped.values()), key=len, default=[]
-        )
+    shares, excluded = _collect(aggregate, sealed_shares, recipient, box_key, n_parties)
+    if len(shares) < threshold:
         raise InsufficientSharesError(
-            f"need the shares of all {threshold} members of one {threshold}-subset of {members}; "
-            f"the most complete subset has shares from parties {best}"
+            f"{len(shares)} usable decryption shares, need {threshold}; "
+            f"excluded: {sorted((str(k), v.value) for k, v in excluded.items())}"
         )
-    bound = decryption_error_bound(
-        aggregate.parameters, public_key.n_parties, threshold
+    sigma = flooding_sigma(aggregate.context.parameters, len(aggregate.contributors))
+    residues = {sender: share.residues for sender, share in shares.items()}
+    values, subset, inconsistent = robust_decode(
+        Combiner(aggregate, residues, sigma), n_parties, threshold
     )
-    decoded = {
-        subset: _decode_subset(aggregate, grouped[subset].values())
-        for subset in complete
-    }
-    good = {
-        subset: _plausible(slots, aggregate.length, aggregate.parameters, bound)
-        for subset, slots in decoded.items()
-    }
-
-    def consistent(subsets: List[Tuple[int, ...]]) -> bool:
-        """All plausible and agreeing with the first."""
-        return all(
-            good[subset] and _agree(decoded[subsets[0]], decoded[subset], bound)
-            for subset in subsets
-        )
-
-    def result(subset: Tuple[int, ...], bad: Tuple[int, ...]) -> DecryptionResult:
-        """The real part of the payload slots."""
-        return DecryptionResult(
-            decoded[subset].real[: aggregate.length].copy(), subset, bad
-        )
-
-    if consistent(complete):
-        return result(complete[0], ())
-    publishers = sorted(set(itertools.chain.from_iterable(complete)))
-    explanations = []
-    for party in publishers:
-        without = [subset for subset in complete if party not in subset]
-        if without and consistent(without):
-            explanations.append((party, without[0]))
-    if len(explanations) == 1:
-        party, subset = explanations[0]
-        return result(subset, (party,))
-    suspects = [party for party, _ in explanations] or publishers
-    raise InconsistentSharesError("decryption shares disagree", suspects)
+    return DecryptionResult(values, subset, excluded, inconsistent, len(shares) > threshold)

@@ -23,7 +23,7 @@ from nacl.exceptions import CryptoError
 from nacl.public import Box, PrivateKey
 from nacl.public import PublicKey as BoxPublicKey
 
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.decryption import (
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.decryption_legacy import (
     ThresholdKeyShare,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
