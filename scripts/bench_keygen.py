@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Tuple, TypeVar
 
 from nacl.public import PrivateKey
 
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import keygen
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import dealing, keygen
 
 ROSTERS = ((4, 3), (7, 5), (10, 7))
 SEED = b"bench key generation"
@@ -39,13 +39,13 @@ def measure(n_parties: int, threshold: int, repeats: int) -> Dict[str, float]:
         lambda: keygen.Dealer(1, n_parties, threshold, SEED, public), repeats
     )
     blob = dealer.dealing.to_bytes()
-    commitment = keygen.dealing_commitment(blob, SEED, 1)
-    check_s, dealing = timed(
-        lambda: keygen.check_dealing(blob, commitment, 1, n_parties, threshold, SEED),
+    commitment = dealing.dealing_commitment(blob, SEED, 1)
+    check_s, checked = timed(
+        lambda: dealing.check_dealing(blob, commitment, 1, n_parties, threshold, SEED),
         repeats,
     )
     open_s, _ = timed(
-        lambda: keygen.open_sub_share(dealing, 2, box_keys[2], SEED), repeats
+        lambda: dealing.open_sub_share(checked, 2, box_keys[2], SEED), repeats
     )
     return {
         "n_parties": n_parties,

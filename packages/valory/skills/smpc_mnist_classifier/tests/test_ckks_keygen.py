@@ -81,8 +81,8 @@ def honest() -> Round:
 
 def _check(blob: bytes, dealer: int, seed: bytes = SEED) -> dl.Dealing:
     """Commit and check a blob as every agent does (the commitment is over the blob revealed)."""
-    commitment = kg.dealing_commitment(blob, seed, dealer)
-    return kg.check_dealing(blob, commitment, dealer, N_PARTIES, THRESHOLD, seed)
+    commitment = dl.dealing_commitment(blob, seed, dealer)
+    return dl.check_dealing(blob, commitment, dealer, N_PARTIES, THRESHOLD, seed)
 
 
 def _noisy_images(points: np.ndarray) -> np.ndarray:
@@ -128,7 +128,7 @@ def test_honest_dealings_pass_and_every_recipient_gets_its_point(honest: Round) 
     for index, dealer in honest.dealers.items():
         dealing = _check(honest.blob(index), index)
         for recipient, key in honest.box_keys.items():
-            point = kg.open_sub_share(dealing, recipient, key, SEED)
+            point = dl.open_sub_share(dealing, recipient, key, SEED)
             assert np.array_equal(point, dealer._points[recipient])
 
 
@@ -244,12 +244,12 @@ def test_rogue_key_with_consistent_images_is_left_out_of_qual(honest: Round) -> 
         )
     forged = dataclasses.replace(dealing, images=images)
     checked = _check(forged.to_bytes(), 4)
-    assert kg.open_sub_share(checked, 1, honest.box_keys[1], SEED) is not None
+    assert dl.open_sub_share(checked, 1, honest.box_keys[1], SEED) is not None
     with pytest.raises(errors.BadSubShareError) as caught:
-        kg.open_sub_share(checked, 3, honest.box_keys[3], SEED)
+        dl.open_sub_share(checked, 3, honest.box_keys[3], SEED)
     assert caught.value.dealer == 4
     with pytest.raises(errors.BadJustificationError) as caught:
-        kg.check_justification(honest.dealers[4].justification(3), checked, 3, SEED)
+        dl.check_justification(honest.dealers[4].justification(3), checked, 3, SEED)
     assert caught.value.dealer == 4
     qualified = kg.qualified_dealers(N_PARTIES, THRESHOLD, (1, 2, 3, 4), {3: [4]}, {})
     assert qualified == (1, 2, 3)
@@ -257,12 +257,12 @@ def test_rogue_key_with_consistent_images_is_left_out_of_qual(honest: Round) -> 
 
 def test_a_reveal_must_match_its_commitment(honest: Round) -> None:
     """Commit before reveal: a dealing chosen after the commitment is refused, its dealer named."""
-    commitment = kg.dealing_commitment(honest.blob(2), SEED, 2)
+    commitment = dl.dealing_commitment(honest.blob(2), SEED, 2)
     with pytest.raises(errors.DealingCommitmentError) as caught:
-        kg.check_dealing(honest.blob(3), commitment, 2, N_PARTIES, THRESHOLD, SEED)
+        dl.check_dealing(honest.blob(3), commitment, 2, N_PARTIES, THRESHOLD, SEED)
     assert caught.value.dealer == 2
-    assert kg.dealing_commitment(honest.blob(2), SEED + b"x", 2) != commitment
-    assert kg.dealing_commitment(honest.blob(2), SEED, 3) != commitment
+    assert dl.dealing_commitment(honest.blob(2), SEED + b"x", 2) != commitment
+    assert dl.dealing_commitment(honest.blob(2), SEED, 3) != commitment
 
 
 # ------------------------------------------------------------------ attack 4: bad sub-shares
@@ -279,9 +279,9 @@ def test_bad_box_names_the_dealer_and_a_justification_saves_the_recipient(
     boxes[2] = _sealed(dealing, 3, _random_point(), honest.box_keys[3])
     checked = _check(dataclasses.replace(dealing, boxes=tuple(boxes)).to_bytes(), 2)
     with pytest.raises(errors.BadSubShareError) as caught:
-        kg.open_sub_share(checked, 3, honest.box_keys[3], SEED)
+        dl.open_sub_share(checked, 3, honest.box_keys[3], SEED)
     assert caught.value.dealer == 2
-    justified = kg.check_justification(
+    justified = dl.check_justification(
         honest.dealers[2].justification(3), checked, 3, SEED
     )
     assert np.array_equal(justified, honest.dealers[2]._points[3])
@@ -297,7 +297,7 @@ def test_bad_box_names_the_dealer_and_a_justification_saves_the_recipient(
             d: (
                 justified
                 if (d, j) == (2, 3)
-                else kg.open_sub_share(dealings[d], j, honest.box_keys[j], SEED)
+                else dl.open_sub_share(dealings[d], j, honest.box_keys[j], SEED)
             )
             for d in qualified
         }
@@ -323,7 +323,7 @@ def test_unopenable_box_is_a_complaint_against_the_dealer(honest: Round) -> None
     checked = _check(dataclasses.replace(dealing, boxes=tuple(boxes)).to_bytes(), 1)
     for recipient in (2, 3):
         with pytest.raises(errors.BadSubShareError) as caught:
-            kg.open_sub_share(checked, recipient, honest.box_keys[recipient], SEED)
+            dl.open_sub_share(checked, recipient, honest.box_keys[recipient], SEED)
         assert caught.value.dealer == 1
 
 
@@ -424,8 +424,8 @@ def _with_field(data: bytes, offset: int, value: int) -> bytes:
 def test_non_bytes_dealing_is_refused(honest: Round) -> None:
     """Anything but bytes is malformed, blamed on the dealer who sent it."""
     with pytest.raises(errors.MalformedDealingError):
-        kg.check_dealing(
-            "text", kg.dealing_commitment(b"", SEED, 1), 1, N_PARTIES, THRESHOLD, SEED
+        dl.check_dealing(
+            "text", dl.dealing_commitment(b"", SEED, 1), 1, N_PARTIES, THRESHOLD, SEED
         )
 
 
@@ -443,7 +443,7 @@ def test_malformed_justifications_blame_the_dealer(honest: Round, mangle) -> Non
     """A justification that is truncated, padded or for another dealer/recipient/run is refused."""
     dealing = _check(honest.blob(1), 1)
     with pytest.raises(errors.BadJustificationError) as caught:
-        kg.check_justification(
+        dl.check_justification(
             mangle(honest.dealers[1].justification(3)), dealing, 3, SEED
         )
     assert caught.value.dealer == 1
@@ -457,7 +457,7 @@ def test_malformed_box_payload_blames_the_dealer(honest: Round) -> None:
     boxes[1] = bytes(SealedBox(honest.box_keys[2].public_key).encrypt(b"x" * size))
     checked = _check(dataclasses.replace(dealing, boxes=tuple(boxes)).to_bytes(), 4)
     with pytest.raises(errors.BadSubShareError) as caught:
-        kg.open_sub_share(checked, 2, honest.box_keys[2], SEED)
+        dl.open_sub_share(checked, 2, honest.box_keys[2], SEED)
     assert caught.value.dealer == 4
 
 
@@ -484,7 +484,7 @@ def test_finalize_needs_exactly_the_qualified_points(honest: Round) -> None:
     dealings = {i: _check(honest.blob(i), i) for i in honest.dealers}
     public_key = kg.joint_public_key(dealings, (1, 2, 3), SEED)
     points = {
-        d: kg.open_sub_share(dealings[d], 1, honest.box_keys[1], SEED) for d in (1, 2)
+        d: dl.open_sub_share(dealings[d], 1, honest.box_keys[1], SEED) for d in (1, 2)
     }
     with pytest.raises(errors.InvalidInputError):
         honest.dealers[1].finalize(public_key, points)
@@ -529,5 +529,27 @@ def test_any_flipped_byte_is_caught_and_blamed_on_the_dealer(
     dealing = _check(bytes(blob), 2)
     recipient = 1 + (offset - boxes_start) // len(dealing.boxes[0])
     with pytest.raises(errors.BadSubShareError) as caught:
-        kg.open_sub_share(dealing, recipient, honest.box_keys[recipient], SEED)
+        dl.open_sub_share(dealing, recipient, honest.box_keys[recipient], SEED)
     assert caught.value.dealer == 2
+
+
+def test_dealer_state_survives_a_restart(honest: Round) -> None:
+    """A dealer restored from its bytes reveals the committed blob, justifies and finalizes alike."""
+    dealer = honest.dealers[2]
+    data = dealer.to_bytes()
+    restored = kg.Dealer.from_bytes(data)
+    assert restored.dealing.to_bytes() == honest.blob(2)
+    assert restored.justification(3) == dealer.justification(3)
+    assert np.array_equal(restored.additive_secret, dealer.additive_secret)
+    for bad in (data[:-1], data + b"\0", b"TCDR" + data[4:40]):
+        with pytest.raises(errors.MalformedDataError):
+            kg.Dealer.from_bytes(bad)
+
+
+def test_checks_refuse_a_seed_other_than_the_dealings(honest: Round) -> None:
+    """A caller mixing key generations gets an input error, which blames no dealer."""
+    dealing = _check(honest.blob(1), 1)
+    with pytest.raises(errors.InvalidInputError):
+        dl.open_sub_share(dealing, 2, honest.box_keys[2], b"another seed")
+    with pytest.raises(errors.InvalidInputError):
+        dl.check_justification(honest.dealers[1].justification(2), dealing, 2, b"x")

@@ -5,11 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nacl.public import PrivateKey
 
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
     InvalidInputError,
     KeystoreError,
 )
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import Dealer
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keystore import (
     Keystore,
     KeystoreContents,
@@ -128,14 +130,22 @@ def test_save_replaces_atomically_and_leaves_no_temporary_files(
     assert os.listdir(tmp_path) == ["agent.keystore"]
 
 
-def test_box_key_alone_is_kept_before_key_generation_ends(
+def test_box_key_and_dealer_are_kept_before_key_generation_ends(
     keystore: Keystore, contents: KeystoreContents
 ) -> None:
-    """A restart during key generation keeps the registered box key (no key share yet)."""
+    """A restart during key generation keeps the registered box key, then the committed dealer."""
     keystore.save(KeystoreContents(contents.box_key))
     loaded = keystore.load(PARAMETERS)
     assert bytes(loaded.box_key) == bytes(contents.box_key)
-    assert loaded.key_share is None and loaded.issuance_records == ()
+    assert loaded.key_share is None and loaded.dealer is None
+    assert loaded.issuance_records == ()
+    box_public_keys = {i: bytes(PrivateKey.generate().public_key) for i in (1, 3, 4)}
+    box_public_keys[2] = bytes(contents.box_key.public_key)
+    dealer = Dealer(2, 4, 3, b"keystore test", box_public_keys, PARAMETERS)
+    keystore.save(KeystoreContents(contents.box_key, dealer=dealer))
+    restored = keystore.load(PARAMETERS).dealer
+    assert restored.dealing.to_bytes() == dealer.dealing.to_bytes()
+    assert restored.justification(4) == dealer.justification(4)
     keystore.save(contents)
 
 

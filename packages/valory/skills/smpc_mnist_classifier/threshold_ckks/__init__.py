@@ -44,15 +44,15 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.dealing import (
     Dealing,
     EpochPublicKey,
+    check_dealing,
+    check_justification,
+    dealing_commitment,
+    open_sub_share,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import (
     Dealer,
     KeyShare,
-    check_dealing,
-    check_justification,
-    dealing_commitment,
     joint_public_key,
-    open_sub_share,
     qualified_dealers,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen_legacy import (

@@ -1,4 +1,5 @@
-"""Key-epoch objects: the common random polynomials, dealings and their image checks, the joint key."""
+"""Key-epoch objects and the checks anyone runs: common random polynomials, dealings, commitments,
+the public check, recipient and justification checks, the joint public key."""
 
 import hashlib
 import math
@@ -8,8 +9,15 @@ from functools import cached_property, lru_cache
 from typing import Tuple
 
 import numpy as np
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, SealedBox
 
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
+    BadJustificationError,
+    BadSubShareError,
+    DealingCommitmentError,
+    InconsistentDealingError,
+    InvalidInputError,
     ForeignDataError,
     ForeignDealingError,
     MalformedDataError,
@@ -45,6 +53,7 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.wire import (
     _residue_bytes,
 )
 
+_COMMITMENT_TAG = b"threshold-ckks/dealing-commitment/v1"
 _DEALING_MAGIC = b"TCDL"
 _DEALING_FIELDS = struct.Struct("<32sHHH")  # seed digest, dealer, n_parties, threshold
 _EPOCH_KEY_MAGIC = b"TCEK"
@@ -175,6 +184,10 @@ def _point_matches(
     dealing: Dealing, recipient: int, point: np.ndarray, seed: bytes
 ) -> bool:
     """Recipient check: B_ij + a*sh and B'_ij + a'*sh are both short."""
+    if seed_digest(seed) != dealing.seed_digest:
+        raise InvalidInputError(
+            "the seed given is not the dealing's key generation seed"
+        )
     column = _column(_runtime(dealing.parameters).data_moduli)
     expected = _images(point[np.newaxis], dealing.parameters, seed)[:, 0]
     noise = _add_mod(dealing.images[:, recipient], _neg_mod(expected, column), column)
@@ -274,3 +287,72 @@ class EpochPublicKey:
     def digest(self) -> bytes:
         """sha256 of to_bytes(): the key epoch id every ciphertext and share is bound to."""
         return hashlib.sha256(self.to_bytes()).digest()
+
+
+def dealing_commitment(blob: bytes, seed: bytes, dealer: int) -> bytes:
+    """SHA-256 binding a dealing's bytes to the key epoch seed and its dealer (agreed before reveal)."""
+    header = struct.pack("<I", len(seed)) + bytes(seed) + struct.pack("<H", dealer)
+    return hashlib.sha256(_COMMITMENT_TAG + header + bytes(blob)).digest()
+
+
+def check_dealing(
+    blob: bytes,
+    commitment: bytes,
+    dealer: int,
+    n_parties: int,
+    threshold: int,
+    seed: bytes,
+    parameters: CkksParameters = DEFAULT_PARAMETERS,
+) -> Dealing:
+    """The revealed dealing of `dealer` if it matches its agreed commitment and passes the public check."""
+    _check_roster(dealer, n_parties, threshold)
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise MalformedDealingError(
+            dealer, f"expected bytes, got {type(blob).__name__}"
+        )
+    if dealing_commitment(blob, seed, dealer) != commitment:
+        raise DealingCommitmentError(
+            dealer, "the revealed blob does not match its commitment"
+        )
+    dealing = Dealing.from_bytes(blob, dealer, n_parties, threshold, seed, parameters)
+    moduli = _runtime(parameters).data_moduli
+    differences = _finite_differences(dealing.images, threshold, moduli)
+    if not _noise_is_short(
+        differences, parameters, 2**threshold * image_noise_bound(parameters)
+    ):
+        raise InconsistentDealingError(
+            dealer,
+            f"its images are not the points of one polynomial of degree < {threshold}",
+        )
+    return dealing
+
+
+def open_sub_share(
+    dealing: Dealing, recipient: int, box_key: PrivateKey, seed: bytes
+) -> np.ndarray:
+    """Recipient j's point f_i(j): opened, parsed and checked against the images, or a complaint."""
+    _check_roster(recipient, dealing.n_parties, dealing.threshold)
+    what = f"sub-share {dealing.dealer}->{recipient}"
+    try:
+        payload = SealedBox(box_key).decrypt(dealing.boxes[recipient - 1])
+        point = _parse_point(payload, dealing, recipient, what)
+    except (CryptoError, MalformedDataError, ForeignDataError) as error:
+        raise BadSubShareError(dealing.dealer, f"{what}: {error}") from error
+    if not _point_matches(dealing, recipient, point, seed):
+        raise BadSubShareError(dealing.dealer, f"{what} does not match the images")
+    return point
+
+
+def check_justification(
+    blob: bytes, dealing: Dealing, complainer: int, seed: bytes
+) -> np.ndarray:
+    """The point a dealer published for a complaint, if it parses and matches its images."""
+    _check_roster(complainer, dealing.n_parties, dealing.threshold)
+    what = f"justification {dealing.dealer}->{complainer}"
+    try:
+        point = _parse_point(blob, dealing, complainer, what)
+    except (MalformedDataError, ForeignDataError) as error:
+        raise BadJustificationError(dealing.dealer, str(error)) from error
+    if not _point_matches(dealing, complainer, point, seed):
+        raise BadJustificationError(dealing.dealer, f"{what} does not match the images")
+    return point

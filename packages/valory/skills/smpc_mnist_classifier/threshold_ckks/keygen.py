@@ -10,7 +10,6 @@ Dealings are committed (hash agreed in consensus) before any is revealed, so no 
 its share from the others'. Every refusal names the dealer, never a recipient.
 """
 
-import hashlib
 import os
 import struct
 from dataclasses import dataclass, replace
@@ -18,35 +17,24 @@ from functools import cached_property
 from typing import Dict, Iterable, Mapping, Tuple
 
 import numpy as np
-from nacl.exceptions import CryptoError
-from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.public import PublicKey, SealedBox
 
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
-    BadJustificationError,
-    BadSubShareError,
-    DealingCommitmentError,
     ForeignDataError,
-    InconsistentDealingError,
     InsufficientSharesError,
     InvalidInputError,
     MalformedDataError,
-    MalformedDealingError,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.dealing import (
     Dealing,
-    _finite_differences,
     _images,
-    _noise_is_short,
-    _parse_point,
     _point_bytes,
-    _point_matches,
     EpochPublicKey,
     seed_digest,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters import (
     DEFAULT_PARAMETERS,
     CkksParameters,
-    image_noise_bound,
     image_noise_sigma,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.ring import (
@@ -70,17 +58,12 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.wire import (
     _residue_bytes,
 )
 
-_COMMITMENT_TAG = b"threshold-ckks/dealing-commitment/v1"
 _KEY_SHARE_MAGIC = b"TCKY"
+_DEALER_MAGIC = b"TCDR"
+_DEALER_FIELDS = struct.Struct("<HHHI")  # index, n_parties, threshold, seed length
 _KEY_SHARE_FIELDS = struct.Struct(
     "<32sHHHH"
 )  # epoch, n_parties, threshold, index, |QUAL|
-
-
-def dealing_commitment(blob: bytes, seed: bytes, dealer: int) -> bytes:
-    """SHA-256 binding a dealing's bytes to the key epoch seed and its dealer (agreed before reveal)."""
-    header = struct.pack("<I", len(seed)) + bytes(seed) + struct.pack("<H", dealer)
-    return hashlib.sha256(_COMMITMENT_TAG + header + bytes(blob)).digest()
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,69 +131,6 @@ class KeyShare:
         return cls(
             parameters, n_parties, threshold, index, epoch, secret, points, qualified
         )
-
-
-def check_dealing(
-    blob: bytes,
-    commitment: bytes,
-    dealer: int,
-    n_parties: int,
-    threshold: int,
-    seed: bytes,
-    parameters: CkksParameters = DEFAULT_PARAMETERS,
-) -> Dealing:
-    """The revealed dealing of `dealer` if it matches its agreed commitment and passes the public check."""
-    _check_roster(dealer, n_parties, threshold)
-    if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise MalformedDealingError(
-            dealer, f"expected bytes, got {type(blob).__name__}"
-        )
-    if dealing_commitment(blob, seed, dealer) != commitment:
-        raise DealingCommitmentError(
-            dealer, "the revealed blob does not match its commitment"
-        )
-    dealing = Dealing.from_bytes(blob, dealer, n_parties, threshold, seed, parameters)
-    moduli = _runtime(parameters).data_moduli
-    differences = _finite_differences(dealing.images, threshold, moduli)
-    if not _noise_is_short(
-        differences, parameters, 2**threshold * image_noise_bound(parameters)
-    ):
-        raise InconsistentDealingError(
-            dealer,
-            f"its images are not the points of one polynomial of degree < {threshold}",
-        )
-    return dealing
-
-
-def open_sub_share(
-    dealing: Dealing, recipient: int, box_key: PrivateKey, seed: bytes
-) -> np.ndarray:
-    """Recipient j's point f_i(j): opened, parsed and checked against the images, or a complaint."""
-    _check_roster(recipient, dealing.n_parties, dealing.threshold)
-    what = f"sub-share {dealing.dealer}->{recipient}"
-    try:
-        payload = SealedBox(box_key).decrypt(dealing.boxes[recipient - 1])
-        point = _parse_point(payload, dealing, recipient, what)
-    except (CryptoError, MalformedDataError, ForeignDataError) as error:
-        raise BadSubShareError(dealing.dealer, f"{what}: {error}") from error
-    if not _point_matches(dealing, recipient, point, seed):
-        raise BadSubShareError(dealing.dealer, f"{what} does not match the images")
-    return point
-
-
-def check_justification(
-    blob: bytes, dealing: Dealing, complainer: int, seed: bytes
-) -> np.ndarray:
-    """The point a dealer published for a complaint, if it parses and matches its images."""
-    _check_roster(complainer, dealing.n_parties, dealing.threshold)
-    what = f"justification {dealing.dealer}->{complainer}"
-    try:
-        point = _parse_point(blob, dealing, complainer, what)
-    except (MalformedDataError, ForeignDataError) as error:
-        raise BadJustificationError(dealing.dealer, str(error)) from error
-    if not _point_matches(dealing, complainer, point, seed):
-        raise BadJustificationError(dealing.dealer, f"{what} does not match the images")
-    return point
 
 
 def qualified_dealers(
@@ -301,6 +221,43 @@ class Dealer:
         points = shamir_evaluations(secret, coefficients, range(n_parties + 1), moduli)
         self._points = np.stack([points[j] for j in range(n_parties + 1)])
         self.dealing = self._deal(box_public_keys)
+
+    def to_bytes(self) -> bytes:
+        """Secret state for the key store, so a restart during key generation can still reveal,
+        justify and finalize: roster, seed, the points f_i(0..n), then the dealing's bytes.
+        """
+        fields = _DEALER_FIELDS.pack(
+            self.index, self.n_parties, self.threshold, len(self._seed)
+        )
+        return (
+            _preamble(_DEALER_MAGIC, self.parameters)
+            + fields
+            + self._seed
+            + _residue_bytes(self._points)
+            + self.dealing.to_bytes()
+        )
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, parameters: CkksParameters = DEFAULT_PARAMETERS
+    ) -> "Dealer":
+        """Strictly parse bytes made by to_bytes under `parameters`."""
+        reader = _Reader(data, "dealer state")
+        reader.preamble(_DEALER_MAGIC, parameters)
+        index, n_parties, threshold, seed_length = reader.unpack(_DEALER_FIELDS)
+        _check_roster(index, n_parties, threshold)
+        seed = reader.take(seed_length)
+        moduli = _runtime(parameters).data_moduli
+        shape = (n_parties + 1, len(moduli), parameters.poly_modulus_degree)
+        points = reader.residues(shape, moduli)
+        blob = reader.rest()
+        dealer = cls.__new__(cls)
+        dealer.index, dealer.n_parties, dealer.threshold = index, n_parties, threshold
+        dealer.parameters, dealer._seed, dealer._points = parameters, seed, points
+        dealer.dealing = Dealing.from_bytes(
+            blob, index, n_parties, threshold, seed, parameters
+        )
+        return dealer
 
     @property
     def additive_secret(self) -> np.ndarray:

@@ -25,6 +25,7 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
     ThresholdCkksError,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import (
+    Dealer,
     KeyShare,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters import (
@@ -49,19 +50,22 @@ Password = Union[str, bytes]
 class KeystoreContents:
     """What a party must keep across restarts (all secret).
 
-    The box key is saved as soon as it is registered (key generation seals points to it); the key
-    share once key generation finished; issuance records as they are made.
+    The box key is saved as soon as it is registered (key generation seals points to it), the
+    dealer once its dealing is committed (to reveal, justify and finalize after a restart), the key
+    share once key generation finished (then the dealer is dropped), issuance records as made.
     """
 
     box_key: PrivateKey
     key_share: Optional[KeyShare] = None
     issuance_records: Tuple[bytes, ...] = ()
+    dealer: Optional[Dealer] = None
 
 
 def _plaintext(contents: KeystoreContents) -> bytes:
-    """Length-prefixed fields: box key, key share (empty if none yet), then each issuance record."""
+    """Length-prefixed fields: box key, key share, dealer (each empty if none), then the records."""
     share = contents.key_share.to_bytes() if contents.key_share else b""
-    fields = [bytes(contents.box_key), share]
+    dealer = contents.dealer.to_bytes() if contents.dealer else b""
+    fields = [bytes(contents.box_key), share, dealer]
     fields += list(contents.issuance_records)
     return _LENGTH.pack(len(fields)) + b"".join(
         _LENGTH.pack(len(field)) + field for field in fields
@@ -77,7 +81,7 @@ def _fields(plaintext: bytes) -> Tuple[bytes, ...]:
         offset += _LENGTH.size
         fields.append(plaintext[offset : offset + size])
         offset += size
-    if count < 2 or offset != len(plaintext):
+    if count < 3 or offset != len(plaintext):
         raise KeystoreError("key store: inconsistent contents")
     return tuple(fields)
 
@@ -158,11 +162,12 @@ class Keystore:
         except CryptoError as error:
             raise KeystoreError("key store: wrong password or tampered file") from error
         try:
-            box_key, key_share, *records = _fields(plaintext)
+            box_key, key_share, dealer, *records = _fields(plaintext)
             return KeystoreContents(
                 PrivateKey(box_key),
                 KeyShare.from_bytes(key_share, parameters) if key_share else None,
                 tuple(records),
+                Dealer.from_bytes(dealer, parameters) if dealer else None,
             )
         except (ThresholdCkksError, struct.error, ValueError, TypeError) as error:
             raise KeystoreError(f"key store: unusable contents: {error}") from error

@@ -7,14 +7,14 @@ from nacl.public import PrivateKey
 
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.dealing import (
     EpochPublicKey,
+    check_dealing,
+    dealing_commitment,
+    open_sub_share,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import (
     Dealer,
     KeyShare,
-    check_dealing,
-    dealing_commitment,
     joint_public_key,
-    open_sub_share,
     qualified_dealers,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters import (

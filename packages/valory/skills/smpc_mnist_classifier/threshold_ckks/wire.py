@@ -48,6 +48,10 @@ class _Reader:
         self._offset = end
         return chunk
 
+    def rest(self) -> bytes:
+        """All remaining bytes (a nested object that parses itself)."""
+        return self.take(len(self._data) - self._offset)
+
     def unpack(self, layout: struct.Struct) -> tuple:
         """The next fixed-layout fields."""
         return layout.unpack(self.take(layout.size))
