@@ -106,10 +106,10 @@ def junk_makers(service: LocalService, real: bytes) -> Dict[str, Callable[[], by
 
     def outsider() -> bytes:
         crypto = EthereumCrypto()
-        return sign(crypto, TrainingPayload(crypto.address, os.urandom(32).hex(), 100))
+        return sign(crypto, TrainingPayload(crypto.address, os.urandom(32).hex(), 100, "", os.urandom(32).hex()))
 
     def impersonating() -> bytes:
-        payload = TrainingPayload(participant.address, os.urandom(32).hex(), 100)
+        payload = TrainingPayload(participant.address, os.urandom(32).hex(), 100, "", os.urandom(32).hex())
         return sign(EthereumCrypto(), payload)
 
     return {
@@ -118,7 +118,7 @@ def junk_makers(service: LocalService, real: bytes) -> Dict[str, Callable[[], by
         "truncated": lambda: real[: len(real) // 2] + os.urandom(4).hex().encode(),
         "oversized": lambda: sign(
             participant,
-            TrainingPayload(participant.address, os.urandom(OVERSIZED_BYTES // 2).hex(), 1),
+            TrainingPayload(participant.address, os.urandom(OVERSIZED_BYTES // 2).hex(), 1, "", os.urandom(32).hex()),
         ),
         "flipped signature": lambda: flip_signature(real),
         "outsider": outsider,

@@ -8,6 +8,7 @@ sender) and anything refused gets a non-zero code and one log line.
 """
 
 import asyncio
+from collections import abc
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,18 @@ from email.parser import HeaderParser
 from functools import partial
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Callable, Dict, FrozenSet, Optional, cast, get_type_hints
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Optional,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -99,15 +111,34 @@ def check_field_types(payload: BaseTxPayload) -> None:
 
 
 def has_type(value: Any, annotation: Any) -> bool:
-    """Whether a json value fits a payload annotation: str, int, float, bool or Optional of one."""
-    options = getattr(annotation, "__args__", (annotation,))
-    if value is None:
-        return NONE_TYPE in options
-    if isinstance(value, bool):
-        return bool in options
-    return any(
-        isinstance(option, type) and option is not bool and isinstance(value, option)
-        for option in options
+    """Whether a json value fits a payload annotation: a scalar, Any, Optional/Union, or a list, tuple or
+    dict of such (the chained valory payloads carry e.g. Optional[Dict[str, Union[str, int, bool]]])."""
+    if annotation is Any:
+        return True
+    origin, arguments = get_origin(annotation), get_args(annotation)
+    if origin is Union:
+        return any(has_type(value, option) for option in arguments)
+    if annotation is NONE_TYPE:
+        return value is None
+    if origin in (dict, abc.Mapping):
+        key_type, value_type = arguments or (Any, Any)
+        return isinstance(value, dict) and all(
+            has_type(key, key_type) and has_type(item, value_type)
+            for key, item in value.items()
+        )
+    if origin in (list, tuple, abc.Sequence):
+        item_types = [option for option in arguments if option is not Ellipsis] or [Any]
+        return isinstance(value, (list, tuple)) and all(
+            any(has_type(item, item_type) for item_type in item_types) for item in value
+        )
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is float:  # json may give an integral float as an int
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return (
+        isinstance(annotation, type)
+        and isinstance(value, annotation)
+        and not (isinstance(value, bool) and annotation is not bool)
     )
 
 

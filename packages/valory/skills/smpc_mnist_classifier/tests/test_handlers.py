@@ -14,6 +14,7 @@ from packages.valory.protocols.abci.custom_types import CheckTxType, CheckTxType
 from packages.valory.skills.abstract_round_abci.base import (
     ERROR_CODE,
     OK_CODE,
+    BaseTxPayload,
     Transaction,
 )
 from packages.valory.skills.abstract_round_abci.dialogues import (
@@ -21,6 +22,7 @@ from packages.valory.skills.abstract_round_abci.dialogues import (
     AbciDialogues,
 )
 from packages.valory.skills.smpc_mnist_classifier.handlers import ABCIHandler
+from packages.valory.skills.transaction_settlement_abci.payloads import FinalizationTxPayload
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
     GlobalModelVotePayload,
     TrainingPayload,
@@ -29,7 +31,12 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import (
 MAX_BYTES = 4096
 
 
-def signed(crypto: EthereumCrypto, payload: TrainingPayload) -> bytes:
+def training(sender: str, local_model_digest: str, sample_count: int) -> TrainingPayload:
+    """A training report from the initial model, committing to an update."""
+    return TrainingPayload(sender, local_model_digest, sample_count, "", "c0" * 32)
+
+
+def signed(crypto: EthereumCrypto, payload: BaseTxPayload) -> bytes:
     """A transaction as an agent sends it: the payload and the sender's signature of it."""
     signature = crypto.sign_message(payload.encode())
     return Transaction(payload, signature).encode()
@@ -68,7 +75,7 @@ class TestABCIHandler:
 
     def good_tx(self, crypto: EthereumCrypto) -> bytes:
         """A well-formed training report signed by `crypto`."""
-        return signed(crypto, TrainingPayload(crypto.address, "ab" * 32, 1000))
+        return signed(crypto, training(crypto.address, "ab" * 32, 1000))
 
     def check(self, tx: bytes) -> AbciMessage:
         """The handler's answer to a CheckTx request for `tx`."""
@@ -100,7 +107,7 @@ class TestABCIHandler:
             "outsider": self.good_tx(self.outsider),
             "oversized": signed(
                 self.participant,
-                TrainingPayload(self.participant.address, "ab" * MAX_BYTES, 1),
+                training(self.participant.address, "ab" * MAX_BYTES, 1),
             ),
             "json list": b"[1, 2]",
             "unknown payload class": with_payload_field(
@@ -112,6 +119,7 @@ class TestABCIHandler:
             "wrong field type": with_payload_field(good, "sample_count", "many"),
             "bool for int": with_payload_field(good, "sample_count", True),
             "sender not a string": with_payload_field(good, "sender", 7),
+            "dict where a string is due": with_payload_field(good, "local_model_digest", {"a": 1}),
             "signature not a string": json.dumps(
                 {**json.loads(good), "signature": 7}
             ).encode(),
@@ -128,6 +136,14 @@ class TestABCIHandler:
         """A vote to reject (both fields None) is a well-formed payload."""
         payload = GlobalModelVotePayload(self.other.address, None, None)
         assert self.check(signed(self.other, payload)).code == OK_CODE
+
+    def test_chained_valory_payloads_with_nested_fields_pass(self) -> None:
+        """transaction_settlement_abci's payloads carry a dict of scalars; it passes, a nested list does not."""
+        tx_data = {"status_value": 1, "tx_digest": "0x" + "ab" * 32, "blacklisted_keepers": "", "keepers": "01"}
+        payload = FinalizationTxPayload(self.other.address, tx_data)
+        assert self.check(signed(self.other, payload)).code == OK_CODE
+        nested = with_payload_field(signed(self.other, payload), "tx_data", {"keepers": [1, 2]})
+        assert self.check(nested).code != OK_CODE
 
     @pytest.mark.parametrize("request_name", ["check", "deliver"])
     def test_every_junk_kind_is_refused_with_one_log_line(self, request_name: str) -> None:
