@@ -326,6 +326,25 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         )
         return response.status_code == OK_STATUS or NOT_PINNED in response.body
 
+    def load_valid(
+        self,
+        published: Mapping[str, Tuple[str, str]],
+        what: str,
+        parse: Callable[[str, bytes], Any],
+    ) -> Generator[None, None, Dict[str, Any]]:
+        """Fetch each agent's (cid, digest) blob and parse it; exclude, with a clear log line, what fails."""
+        valid = {}
+        for sender, (cid, digest) in sorted(published.items()):
+            label = f"{what} of {sender}"
+            blob = yield from self.load_blob(cid, digest, label)
+            if blob is None:
+                continue
+            try:
+                valid[sender] = parse(sender, blob)
+            except INPUT_ERRORS as error:
+                self.context.logger.error(f"Excluding {label}: {error}")
+        return valid
+
     def box_public_keys(self) -> Dict[int, bytes]:
         """Every key holder's box public key, by party index."""
         exchange = self.synchronized_data.key_exchange
