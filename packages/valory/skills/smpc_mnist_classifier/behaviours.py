@@ -116,6 +116,8 @@ AGGREGATE_BLOB = "aggregate"
 IPFS_RETRY_FIRST_SECONDS = 1.0
 IPFS_RETRY_FACTOR = 2.0
 IPFS_RETRY_LONGEST_SECONDS = 8.0
+OK_STATUS = 200
+NOT_PINNED = b"not pinned"  # kubo's answer to unpinning what it no longer pins
 CRS_DOMAIN = b"smpc-mnist/common-random-polynomial/v1"
 # What a behaviour may meet in data other agents produced: each is logged and that input excluded.
 INPUT_ERRORS = (
@@ -315,18 +317,35 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         return blob
 
     def prune_blobs(self) -> Generator:
-        """Drop the copies of periods older than keep_periods; unpin them from kubo and collect garbage."""
-        dropped = self.blob_store.prune(self.synchronized_data.period_count)
-        if not dropped:
+        """Unpin the blobs of periods older than keep_periods from kubo, collect garbage, drop the local copies.
+
+        A period whose blobs kubo did not unpin (kubo down) keeps its copies and is tried again next period.
+        """
+        store = self.blob_store
+        unpinned = []
+        for period, cids in store.expired(self.synchronized_data.period_count).items():
+            done = True
+            for cid in cids:
+                done = (yield from self._unpin(cid)) and done
+            if done:
+                store.drop(period)
+                unpinned.extend(cids)
+        if not unpinned:
             return
-        api = self.params.ipfs_api_url.rstrip("/")
-        for cid in dropped:
-            yield from self.get_http_response("POST", f"{api}/api/v0/pin/rm?arg={cid}")
-        response = yield from self.get_http_response("POST", f"{api}/api/v0/repo/gc")
+        response = yield from self.get_http_response(
+            "POST", f"{self.params.ipfs_api_url.rstrip('/')}/api/v0/repo/gc"
+        )
         self.context.logger.info(
-            f"Unpinned {len(dropped)} blobs of periods before the last {self.params.keep_periods}; "
+            f"Unpinned {len(unpinned)} blobs of periods before the last {self.params.keep_periods}; "
             f"kubo garbage collection answered {response.status_code}"
         )
+
+    def _unpin(self, cid: str) -> Generator[None, None, bool]:
+        """Ask kubo to unpin `cid`; True if it is no longer pinned."""
+        response = yield from self.get_http_response(
+            "POST", f"{self.params.ipfs_api_url.rstrip('/')}/api/v0/pin/rm?arg={cid}"
+        )
+        return response.status_code == OK_STATUS or NOT_PINNED in response.body
 
     def load_valid(
         self,

@@ -3,7 +3,7 @@
 IPFS (kubo) is shared and may be down for a while or lose blobs (anyone on the host can unpin them).
 Each agent therefore keeps a local copy of every blob it published and of each accepted round's agreed
 aggregate, for the last `keep_periods` periods, so it can publish them again; older periods are dropped
-(and their content ids returned, to be unpinned from kubo). Plain module: no AEA imports.
+(after their content ids are unpinned from kubo). Plain module: no AEA imports.
 """
 
 import hashlib
@@ -12,7 +12,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 PERIOD_FOLDER = re.compile(r"^period_(\d{6})$")
 PARTIAL_SUFFIX = ".partial"
@@ -85,16 +85,18 @@ class BlobStore:
                 return path.name, blob
         return None
 
-    def prune(self, current_period: int) -> List[str]:
-        """Drop the periods older than the last `keep_periods`; return the content ids they had on IPFS."""
+    def expired(self, current_period: int) -> Dict[int, List[str]]:
+        """The periods older than the last `keep_periods`, each with the content ids its blobs had on IPFS."""
         oldest_kept = current_period - self.keep_periods + 1
-        dropped: List[str] = []
-        for period, folder in self._periods():
-            if period >= oldest_kept:
-                continue
-            dropped.extend(path.read_text().strip() for path in folder.glob(f"*{CID_SUFFIX}"))
-            shutil.rmtree(folder)
-        return dropped
+        return {
+            period: sorted(path.read_text().strip() for path in folder.glob(f"*{CID_SUFFIX}"))
+            for period, folder in self._periods()
+            if period < oldest_kept
+        }
+
+    def drop(self, period: int) -> None:
+        """Delete the copies of `period` (once IPFS no longer pins them)."""
+        shutil.rmtree(self._period_folder(period), ignore_errors=True)
 
     def periods(self) -> List[int]:
         """The periods that have kept blobs, oldest first."""

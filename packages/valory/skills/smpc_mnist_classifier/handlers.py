@@ -165,6 +165,7 @@ class ABCIHandler(base.ABCIRoundHandler):
         """Admit to the mempool only well-formed, signed transactions of participants, within the size limit."""
         try:
             self.screen(message.tx)
+            # ValueError: the round sequence has finished (the agent is stopping)
             self.context.state.round_sequence.check_is_finished()
         except (TransactionRefused, ValueError) as refusal:
             return self._refuse("check_tx", refusal, message, dialogue, self._check_tx_failed)
@@ -186,16 +187,13 @@ class ABCIHandler(base.ABCIRoundHandler):
         """Screen like check_tx (a block may still carry junk), then let the round take the transaction."""
         try:
             self.screen(message.tx)
-        except TransactionRefused as refusal:
+            self.context.state.round_sequence.check_is_finished()
+        except (TransactionRefused, ValueError) as refusal:
             return self._refuse(
                 "deliver_tx", refusal, message, dialogue, self._deliver_tx_failed
             )
         try:
             return super().deliver_tx(message, dialogue)
-        except ValueError as refusal:  # the round sequence has finished
-            return self._refuse(
-                "deliver_tx", refusal, message, dialogue, self._deliver_tx_failed
-            )
         # A participant's well-formed payload that a round cannot process is a bug to fix, not a reason
         # to leave Tendermint without an answer (the node would hang, and replay the same block on restart).
         except Exception:  # pylint: disable=broad-except

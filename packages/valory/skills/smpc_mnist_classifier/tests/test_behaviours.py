@@ -1033,8 +1033,8 @@ class TestIpfsRetriesAndLocalCopies(SmpcBehaviourTest):
         assert f"IPFS had lost {cid}: published this agent's copy again as {cid}" in caplog.text
         assert self.pauses == []
 
-    def test_old_periods_are_dropped_unpinned_and_collected(self) -> None:
-        """With keep_periods 5, the copies of period 3 go in period 8, and kubo is told to unpin them."""
+    def prune(self, kubo_status: int, body: bytes = b"") -> Tuple[str, List[str], BaseBehaviour]:
+        """Keep a blob in period 3, prune in period 8 against a kubo answering `kubo_status`; what was asked."""
         current = self.update_behaviour(FakeIpfs(), period=3)
         cid, _digest = self.run(current.store_blob("encrypted_update", b"old update"))
         current = self.update_behaviour(self.ipfs, period=8)
@@ -1043,10 +1043,25 @@ class TestIpfsRetriesAndLocalCopies(SmpcBehaviourTest):
         def http(method: str, url: str, **_kwargs: Any) -> Generator:
             requests.append(f"{method} {url}")
             yield from ()
-            return SimpleNamespace(status_code=200)
+            return SimpleNamespace(status_code=kubo_status, body=body)
 
         current.get_http_response = http  # type: ignore
         self.run(current.prune_blobs())
+        return cid, requests, current
+
+    def test_old_periods_are_unpinned_collected_and_dropped(self) -> None:
+        """With keep_periods 5, period 3's blobs go in period 8: unpinned, garbage-collected, copies deleted."""
+        cid, requests, current = self.prune(kubo_status=200)
         api = self.skill.skill_context.params.ipfs_api_url
         assert requests == [f"POST {api}/api/v0/pin/rm?arg={cid}", f"POST {api}/api/v0/repo/gc"]
         assert current.blob_store.periods() == []
+
+    def test_a_blob_kubo_no_longer_pins_counts_as_unpinned(self) -> None:
+        """kubo's 500 'not pinned' (someone unpinned it already) still lets the copies go."""
+        _cid, _requests, current = self.prune(kubo_status=500, body=b'{"Message":"not pinned or pinned indirectly"}')
+        assert current.blob_store.periods() == []
+
+    def test_copies_stay_while_kubo_cannot_unpin(self) -> None:
+        """kubo down (the http connection's 600): nothing is dropped, the next period tries again."""
+        _cid, requests, current = self.prune(kubo_status=600, body=b"connection refused")
+        assert current.blob_store.periods() == [3] and len(requests) == 1

@@ -51,17 +51,19 @@ def test_a_damaged_copy_counts_as_none(tmp_path: Path) -> None:
     assert store.find(digest) is None
 
 
-def test_prune_drops_periods_beyond_keep_periods_and_returns_their_content_ids(tmp_path: Path) -> None:
-    """keep_periods 3 in period 6: periods 4, 5, 6 stay; the content ids of 1..3 are returned to unpin."""
+def test_periods_beyond_keep_periods_expire_with_their_content_ids_until_dropped(tmp_path: Path) -> None:
+    """keep_periods 3 in period 6: periods 1..3 expire, with the content ids to unpin; dropping deletes them."""
     store = BlobStore(tmp_path, keep_periods=3)
     for period in range(1, 7):
         digest = store.keep(period, "encrypted_update", f"update {period}".encode())
         store.remember_cid(period, digest, f"cid-{period}")
-    assert sorted(store.prune(6)) == ["cid-1", "cid-2", "cid-3"]
-    assert store.periods() == [4, 5, 6]
+    assert store.expired(6) == {1: ["cid-1"], 2: ["cid-2"], 3: ["cid-3"]}
+    for period in (1, 2):
+        store.drop(period)
+    assert store.periods() == [3, 4, 5, 6]
     assert store.find(sha256_hex(b"update 2")) is None
-    assert store.find(sha256_hex(b"update 5")) == ("encrypted_update", b"update 5")
-    assert store.prune(6) == []
+    assert store.find(sha256_hex(b"update 3")) == ("encrypted_update", b"update 3")
+    assert store.expired(6) == {3: ["cid-3"]}
 
 
 def test_settings_that_keep_nothing_are_refused(tmp_path: Path) -> None:

@@ -165,12 +165,15 @@ class TestABCIHandler:
         self.check(junk["oversized"])
         assert f"the {MAX_BYTES} allowed" in self.context.logger.warning.call_args[0][0]
 
-    def test_a_finished_round_sequence_refuses_at_check_tx(self) -> None:
+    @pytest.mark.parametrize("request_name", ["check", "deliver"])
+    def test_a_finished_round_sequence_refuses(self, request_name: str) -> None:
         """A stopping agent answers with a code instead of raising."""
         self.context.state.round_sequence.check_is_finished.side_effect = ValueError(
             "round sequence is finished"
         )
-        assert self.check(self.good_tx(self.participant)).code == ERROR_CODE
+        response = getattr(self, request_name)(self.good_tx(self.participant))
+        assert response.code == ERROR_CODE
+        assert "round sequence is finished" in self.context.logger.warning.call_args[0][0]
 
     def test_a_participants_transaction_reaches_the_round_at_deliver_tx(self) -> None:
         """Screened transactions go on to valory's handler and the round sequence."""
@@ -178,16 +181,9 @@ class TestABCIHandler:
         assert response.code == OK_CODE
         self.context.state.round_sequence.deliver_tx.assert_called_once()
 
-    @pytest.mark.parametrize(
-        "error, logged",
-        [(ValueError("finished"), "warning"), (KeyError("bug"), "exception")],
-    )
-    def test_a_round_that_raises_still_gets_an_answer(
-        self, error: Exception, logged: str
-    ) -> None:
+    def test_a_round_that_raises_still_gets_an_answer(self) -> None:
         """Tendermint always gets a DeliverTx answer; a round's bug is logged with its traceback."""
-        self.context.state.round_sequence.deliver_tx.side_effect = error
+        self.context.state.round_sequence.deliver_tx.side_effect = KeyError("bug")
         response = self.deliver(self.good_tx(self.participant))
         assert response.code == ERROR_CODE
-        assert getattr(self.context.logger, logged).call_count == 1
-
+        assert self.context.logger.exception.call_count == 1
