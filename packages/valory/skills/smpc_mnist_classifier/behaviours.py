@@ -210,18 +210,16 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         record = self.synchronized_data.accepted_round_record
         if not record or record["global_round"] <= self.private.adopted_round:
             return
+        round_name = f"round_{record['global_round']:04d}"
         candidate = self.private.candidate_model
         if (
             candidate is None
             or learning.model_digest(candidate) != record["global_model_digest"]
         ):
-            self.context.logger.error(
-                f"Global round {record['global_round']} was accepted, but this agent does not hold that model"
-            )
+            self._restore_saved_model(record, round_name)
             return
         self.private.global_model = candidate
         self.private.adopted_round = record["global_round"]
-        round_name = f"round_{record['global_round']:04d}"
         learning.save_model(
             candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
         )
@@ -235,6 +233,25 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             f"Global round {record['global_round']} accepted: {record['global_model_digest']} "
             f"(validation accuracy {accuracy:.4f})"
         )
+
+    def _restore_saved_model(self, record: Dict[str, Any], round_name: str) -> None:
+        """A restarted agent lost its models in memory: take the accepted one back from its own saved copy."""
+        path = self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
+        try:
+            saved = learning.load_model(path)
+        except learning.ModelParametersError:
+            saved = None
+        if saved is None or learning.model_digest(saved) != record["global_model_digest"]:
+            self.context.logger.error(
+                f"Global round {record['global_round']} was accepted, but this agent does not hold that model"
+            )
+            return
+        self.private.global_model = saved
+        self.private.adopted_round = record["global_round"]
+        self.context.logger.info(
+            f"Global round {record['global_round']} restored from this agent's saved copy"
+        )
+
 
 class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
     """Start a key epoch: forget the old key material, publish a fresh box public key."""

@@ -480,6 +480,25 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         written = json.loads((tmp_path / ME / "rounds" / "round_0001.json").read_text())
         assert written["global_model_digest"] == digest and 0.0 <= written["validation_accuracy"] <= 1.0
 
+    def test_a_restarted_agent_restores_the_accepted_model_from_its_saved_copy(
+        self, epoch: Epoch, tmp_path: Path, monkeypatch: MonkeyPatch, caplog: LogCaptureFixture
+    ) -> None:
+        """No candidate in memory (the agent restarted), but its own saved copy of the accepted round: adopted."""
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "run_dir", tmp_path)
+        accepted = learning.build_model(4)
+        digest = learning.model_digest(accepted)
+        learning.save_model(accepted, tmp_path / ME / "models" / "round_0001.pt")
+        record = {"global_round": 1, "period": 0, "global_model_digest": digest}
+        values = dict(global_model_digest=digest, global_round=1, accepted_round_record=record, last_accepted_period=0)
+        with caplog.at_level(logging.INFO):
+            self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **self.keyed(epoch), **values), Event.DONE_TRAINING,
+                SubmitUpdateBehaviour,
+            )
+        assert self.private.adopted_round == 1
+        assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
+        assert "Global round 1 restored from this agent's saved copy" in caplog.text
+
     def test_training_starts_from_the_initial_model(
         self, epoch: Epoch, agent_data: learning.AgentData, tmp_path: Path, monkeypatch: MonkeyPatch
     ) -> None:
