@@ -11,13 +11,13 @@ the committed packages.json must not change (CI checks with `git diff --exit-cod
 import json
 import shutil
 import sys
-import sysconfig
+from importlib.metadata import distribution
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES_DIR = REPO_ROOT / "packages"
-# Not `import packages`: with the repo root on PYTHONPATH (scripts/env.sh) that is ./packages itself.
-WHEEL_PACKAGES_DIR = Path(sysconfig.get_paths()["purelib"]) / "packages"
+# Located through the open-autonomy distribution: `import packages` finds ./packages first (repo root on PYTHONPATH).
+WHEEL_PACKAGES_DIR = Path(str(distribution("open-autonomy").locate_file("packages")))
 TYPE_TO_FOLDER = {
     "protocol": "protocols",
     "connection": "connections",

@@ -46,12 +46,12 @@ from packages.valory.skills.smpc_mnist_classifier.bundles import (
     to_text,
     unpack_bundle,
 )
+from packages.valory.skills.smpc_mnist_classifier.commitments import update_commitment
 from packages.valory.skills.smpc_mnist_classifier.composition import (
     SmpcMnistServiceAbciApp,
 )
 from packages.valory.skills.smpc_mnist_classifier.models import (
     AgentPrivateState,
-    Fault,
     Params,
     PrivateState,
 )
@@ -79,7 +79,6 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
 
 RECORDS_FOLDER = "rounds"
 MODELS_FOLDER = "models"
-AUDIT_FOLDER = "audit"
 CRS_DOMAIN = b"smpc-mnist/common-random-polynomial/v1"
 # What a behaviour may meet in data other agents produced: each is logged and that input excluded.
 INPUT_ERRORS = (
@@ -380,30 +379,41 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
     matching_round: Type[AbstractRound] = TrainingRound
 
     def async_act(self) -> Generator:
-        """Train off the main loop, then report the local model's digest and sample count."""
+        """Train off the main loop, encrypt the update, then report and commit to it."""
+        self.private.update_blob = None
         self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
         if self.synchronized_data.previous_update_incomplete:
             self.context.logger.warning(
                 f"Period {self.synchronized_data.period_count - 1} ended without an accepted global model"
             )
+        joint_key = self.private.joint_key
         if (
             self.private.key_share is None
+            or joint_key is None
             or self.me not in self.synchronized_data.key_holders
         ):
             yield from self.sit_out(
                 "this agent holds no threshold key share in this epoch"
             )
             return
+        if self.private.adopted_round != self.synchronized_data.global_round:
+            yield from self.sit_out(
+                f"this agent holds the model of global round {self.private.adopted_round}, "
+                f"the agreed one is round {self.synchronized_data.global_round}: "
+                "an update against a stale model would be refused"
+            )
+            return
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
             try:
                 data = self._agent_data()
-                trained = yield from self._train_in_background(
-                    self._global_model(), data.train
-                )
-            except INPUT_ERRORS as error:
-                yield from self.sit_out(f"no local model this period: {error}")
+                base = self._global_model()
+                trained = yield from self._train_in_background(base, data.train)
+                blob = self._ciphertext(learning.model_update(trained, base), joint_key)
+            except INPUT_ERRORS as error:  # e.g. a diverged model's NaN update
+                yield from self.sit_out(f"no local update this period: {error}")
                 return
             self.private.local_model = trained
+            self.private.update_blob = blob
             accuracy = learning.evaluate(trained, data.validation).accuracy
             self.context.logger.info(
                 f"Local model trained on {len(data.train)} samples: accuracy {accuracy:.4f}"
@@ -412,8 +422,17 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
                 self.me,
                 local_model_digest=learning.model_digest(trained),
                 sample_count=len(data.train),
+                base_model_digest=self.synchronized_data.global_model_digest,
+                update_commitment=update_commitment(
+                    self.synchronized_data.period_count, self.me, blob
+                ),
             )
         yield from self.submit(payload)
+
+    @staticmethod
+    def _ciphertext(update: np.ndarray, joint_key: ckks.JointPublicKey) -> bytes:
+        """The update encrypted under the joint key."""
+        return ckks.encrypt_vector(update, joint_key).to_bytes()
 
     def _agent_data(self) -> learning.AgentData:
         """This agent's partition, loaded once: its index among all registered agents picks it."""
@@ -455,62 +474,23 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
 
 
 class SubmitUpdateBehaviour(SmpcMnistBaseBehaviour):
-    """Encrypt the local update under the joint key and publish it."""
+    """Reveal the encrypted update this agent committed to in its training report."""
 
     matching_round: Type[AbstractRound] = SubmitUpdateRound
 
     def async_act(self) -> Generator:
-        """Upload the ciphertext; report its content id, digest and sample count."""
-        report = self.synchronized_data.training_reports.get(self.me)
-        local, joint_key = self.private.local_model, self.private.joint_key
-        if report is None or local is None or joint_key is None:
-            yield from self.sit_out("this agent has no trained model in this period")
+        """Upload the committed ciphertext; report its content id and digest."""
+        blob = self.private.update_blob
+        if self.me not in self.synchronized_data.training_reports or blob is None:
+            yield from self.sit_out("this agent committed to no update in this period")
             return
-        with self.context.benchmark_tool.measure(self.behaviour_id).local():
-            update = learning.model_update(
-                local, cast(learning.MnistCnn, self.private.global_model)
-            )
-            try:
-                blob = self._ciphertext(update, joint_key)
-            except (
-                INPUT_ERRORS
-            ) as error:  # e.g. a diverged model's NaN or overflowing update
-                yield from self.sit_out(
-                    f"this agent's update cannot be encrypted: {error}"
-                )
-                return
-            self._audit(update)
         stored = yield from self.store_blob("encrypted_update", blob)
         if stored is None:
             yield from self.sit_out("IPFS did not store the encrypted update")
             return
-        payload = SubmitUpdatePayload(
-            self.me,
-            update_cid=stored[0],
-            update_digest=stored[1],
-            sample_count=report.sample_count,
+        yield from self.submit(
+            SubmitUpdatePayload(self.me, update_cid=stored[0], update_digest=stored[1])
         )
-        yield from self.submit(payload)
-
-    def _ciphertext(self, update: np.ndarray, joint_key: ckks.JointPublicKey) -> bytes:
-        """The encrypted update (or, under a test-only fault, a malformed one)."""
-        fault = self.params.fault_injection
-        if fault == Fault.MALFORMED_UPDATE:
-            return b"not a ciphertext"
-        if fault == Fault.WRONG_SIZE_UPDATE:
-            update = update[: len(update) // 2]
-        return ckks.encrypt_vector(update, joint_key).to_bytes()
-
-    def _audit(self, update: np.ndarray) -> None:
-        """Test-only audit switch: keep the plaintext update in this agent's own private folder."""
-        if self.params.audit_local_updates:
-            path = (
-                self.agent_folder
-                / AUDIT_FOLDER
-                / f"period_{self.synchronized_data.period_count:04d}.npy"
-            )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, update)
 
 
 class AggregationBehaviour(SmpcMnistBaseBehaviour):
@@ -534,11 +514,11 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
                 f"Only {len(valid)} valid updates, {self.params.min_updates} needed"
             )
         else:
-            submitted = self.synchronized_data.submitted_updates
+            reports = self.synchronized_data.training_reports
             with self.context.benchmark_tool.measure(self.behaviour_id).local():
                 aggregate = ckks.aggregate_encrypted(
                     list(valid.values()),
-                    weights=[submitted[sender].sample_count for sender in valid],
+                    weights=[reports[sender].sample_count for sender in valid],
                 )
             self.private.aggregate = aggregate
             payload = AggregationPayload(
@@ -551,15 +531,22 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
     def _valid_updates(
         self, joint_key: ckks.JointPublicKey
     ) -> Generator[None, None, Dict[str, ckks.EncryptedVector]]:
-        """The submitted updates that parse, under the joint key, with the model's length (in sender order)."""
+        """The revealed updates that open their commitments and parse, under the joint key, with the
+        model's length (in sender order)."""
         submitted = self.synchronized_data.submitted_updates
+        reports = self.synchronized_data.training_reports
+        period = self.synchronized_data.period_count
         published = {
             sender: (item.update_cid, item.update_digest)
             for sender, item in submitted.items()
         }
 
         def parse(sender: str, blob: bytes) -> ckks.EncryptedVector:
-            """Refuse anything but one fresh update of the model's size under the joint key."""
+            """Refuse anything but the committed, fresh update of the model's size under the joint key."""
+            if update_commitment(period, sender, blob) != reports[sender].update_commitment:
+                raise ckks.ForeignDataError(
+                    "it does not open the commitment of its training report"
+                )
             update = ckks.EncryptedVector.from_bytes(blob)
             if update.public_key_digest != joint_key.digest:
                 raise ckks.ForeignDataError("it is encrypted under another key")
@@ -571,7 +558,7 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
                 raise ckks.InvalidInputError(
                     "it is already an aggregate, not one fresh update"
                 )
-            sample_count = submitted[sender].sample_count
+            sample_count = reports[sender].sample_count
             if not 1 <= sample_count <= self._max_sample_count():
                 raise ckks.InvalidInputError(
                     f"its sample count {sample_count} is outside 1..{self._max_sample_count()}"
@@ -627,21 +614,10 @@ class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
             )
         )
 
-    def _wire(self, share: ckks.DecryptionShare) -> bytes:
-        """A share's bytes (or, under the test-only bad-share fault, the share with random residues)."""
-        if self.params.fault_injection != Fault.BAD_SHARE:
-            return share.to_bytes()
-        garbage = (
-            share.residues // 2
-        )  # still below every modulus, so only decryption reveals it
-        return ckks.DecryptionShare(
-            share.parameters,
-            share.public_key_digest,
-            share.ciphertext_digest,
-            share.party_index,
-            share.subset,
-            garbage,
-        ).to_bytes()
+    @staticmethod
+    def _wire(share: ckks.DecryptionShare) -> bytes:
+        """A share's bytes."""
+        return share.to_bytes()
 
 
 class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):

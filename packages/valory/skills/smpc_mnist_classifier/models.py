@@ -1,7 +1,6 @@
 """Skill models: the service parameters, the shared FSM state and each agent's private state."""
 
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -97,10 +96,6 @@ class Params(BaseParams):
         self.min_updates: int = self._ensure("min_updates", kwargs, int)
         self.accuracy_margin: float = self._ensure("accuracy_margin", kwargs, float)
         self.run_dir: Path = Path(self._ensure("run_dir", kwargs, str))
-        self.audit_local_updates: bool = self._ensure(
-            "audit_local_updates", kwargs, bool
-        )
-        self.fault_injection = Fault(self._ensure("fault_injection", kwargs, str))
         self.key_generation_timeout: float = self._ensure(
             "key_generation_timeout", kwargs, float
         )
@@ -124,15 +119,6 @@ def initial_model_digest(path: Path) -> str:
         raise AEAEnforceError(f"initial_model refused: {error}") from error
 
 
-class Fault(Enum):
-    """Test-only misbehaviour of one agent, to show the others exclude it (never set in a service)."""
-
-    HONEST = "honest"
-    MALFORMED_UPDATE = "malformed_update"
-    WRONG_SIZE_UPDATE = "wrong_size_update"
-    BAD_SHARE = "bad_share"
-
-
 @dataclass(repr=False)
 class AgentPrivateState:  # pylint: disable=too-many-instance-attributes
     """What only this agent holds: data, models, key material. Never shared, never logged."""
@@ -141,6 +127,7 @@ class AgentPrivateState:  # pylint: disable=too-many-instance-attributes
     global_model: Optional[MnistCnn] = None
     adopted_round: int = 0
     local_model: Optional[MnistCnn] = None
+    update_blob: Optional[bytes] = None  # the encrypted update committed to in this period
     candidate_model: Optional[MnistCnn] = None
     box_key: Optional[PrivateKey] = None
     key_party: Optional[KeyGenerationParty] = None
@@ -155,6 +142,7 @@ class AgentPrivateState:  # pylint: disable=too-many-instance-attributes
         self.key_party = None
         self.key_share = None
         self.joint_key = None
+        self.update_blob = None
         self.aggregate = None
 
 

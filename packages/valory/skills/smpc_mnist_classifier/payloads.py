@@ -32,19 +32,22 @@ class JointKeyPayload(BaseTxPayload):
 
 @dataclass(frozen=True)
 class TrainingPayload(BaseTxPayload):
-    """An agent's report that its local model is trained (the digest never reveals the model)."""
+    """An agent's trained local model: its digest, weight, the global model it started from, and a
+    commitment to its encrypted update (revealed only in the next round, so nobody can choose an
+    update from another's). Digests never reveal the model."""
 
     local_model_digest: str
     sample_count: int
+    base_model_digest: str
+    update_commitment: str
 
 
 @dataclass(frozen=True)
 class SubmitUpdatePayload(BaseTxPayload):
-    """Where an agent's encrypted update is on IPFS, and the sample count it is weighted by."""
+    """Where an agent's encrypted update is on IPFS (it must open the commitment of its training report)."""
 
     update_cid: str
     update_digest: str
-    sample_count: int
 
 
 @dataclass(frozen=True)

