@@ -526,13 +526,36 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
 
         return {"_train_in_background": train}
 
+<<<<<<< HEAD
+=======
+    def test_a_restarted_agent_restores_the_accepted_model_from_its_saved_copy(
+        self, epoch: Epoch, tmp_path: Path, monkeypatch: MonkeyPatch, caplog: LogCaptureFixture
+    ) -> None:
+        """No candidate in memory (the agent restarted), but its own saved copy of the accepted round: adopted."""
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "run_dir", tmp_path)
+        accepted = learning.build_model(4)
+        digest = learning.model_digest(accepted)
+        learning.save_model(accepted, tmp_path / ME / "models" / "round_0001.pt")
+        record = {"global_round": 1, "period": 0, "global_model_digest": digest}
+        values = dict(global_model_digest=digest, global_round=1, accepted_round_record=record, last_accepted_period=0)
+        with caplog.at_level(logging.INFO):
+            self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **self.keyed(epoch), **values), Event.DONE_TRAINING,
+                SubmitUpdateBehaviour,
+            )
+        assert self.private.adopted_round == 1
+        assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
+        assert "Global round 1 restored from this agent's saved copy" in caplog.text
+
+>>>>>>> operations
     def test_training_starts_from_the_initial_model(
         self, epoch: Epoch, agent_data: learning.AgentData, tmp_path: Path, monkeypatch: MonkeyPatch
     ) -> None:
-        """With initial_model set (a pre-trained state_dict), the first local model grows from it, not the seed."""
+        """With initial_model set (a pre-trained state_dict), training starts from it, not from the seeded model."""
         pretrained = learning.build_model(11)
         learning.save_model(pretrained, tmp_path / "pretrained.pt")
         monkeypatch.setitem(self.skill.skill_context.params.__dict__, "initial_model", tmp_path / "pretrained.pt")
+<<<<<<< HEAD
         self.trained(epoch, agent_data, pretrained)
 
         def untrained(model: learning.MnistCnn, _dataset: Any) -> Generator[None, None, learning.MnistCnn]:
@@ -540,16 +563,32 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
             yield from ()
             return model
 
+=======
+        patches = self.trained(epoch, agent_data, learning.apply_update(pretrained, small_updates(1)[0]))
+>>>>>>> operations
         payload = self.run_behaviour(
-            TrainingBehaviour,
-            self.data(**self.keyed(epoch)),
-            Event.DONE_TRAINING,
-            SubmitUpdateBehaviour,
-            patches={"_train_in_background": untrained},
+            TrainingBehaviour, self.data(**self.keyed(epoch)), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
         )
         assert isinstance(payload, TrainingPayload)
-        assert payload.local_model_digest == learning.model_digest(pretrained)
+        base = cast(learning.MnistCnn, self.private.global_model)
+        assert learning.model_digest(base) == learning.model_digest(pretrained)
 
+<<<<<<< HEAD
+=======
+    def trained(self, epoch: Epoch, agent_data: learning.AgentData, local: learning.MnistCnn) -> Dict[str, Callable]:
+        """This agent holds its key share and data; training yields `local` at once (patches to apply)."""
+        self.private.key_share = epoch.key_share(MY_INDEX)
+        self.private.joint_key = epoch.joint_key
+        self.private.data = agent_data
+
+        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
+            """Training stand-in: the given local model, at once."""
+            yield from ()
+            return local
+
+        return {"_train_in_background": train}
+
+>>>>>>> operations
     def test_training_encrypts_and_commits_to_the_update(self, epoch: Epoch, agent_data: learning.AgentData) -> None:
         """The report names the agreed base model and commits to the ciphertext the agent reveals next."""
         local = learning.apply_update(learning.build_model(1), small_updates(1)[0])
