@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
+import yaml
 from aea_ledger_ethereum import EthereumCrypto
 
 from devnet import chain
@@ -30,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 VENV_BIN = Path(sys.executable).parent
 AGENT_PUBLIC_ID = "valory/smpc_mnist:0.1.0"
+OFFENDERS_MODULE = REPO_ROOT / "tests" / "offenders.py"
 SKILL_ENV_PREFIX = "SKILL_SMPC_MNIST_CLASSIFIER_MODELS_PARAMS_ARGS_"
 NUMBER_OF_AGENTS = 4
 BASE_PORT = int(os.environ.get("SMPC_DEVNET_BASE_PORT", "26650"))
@@ -86,6 +88,20 @@ def run_checked(
     return result.stdout
 
 
+def install_offender(agent_dir: Path, behaviour: str) -> None:
+    """Make a fetched agent run `behaviour` of tests/offenders.py instead of the skill's own round behaviour.
+
+    The module goes into the agent's copy of the skill (aea loads every module of a skill and instantiates
+    the class its skill.yaml names); agents run with -s, so the changed copy is not refused.
+    """
+    skill_dir = agent_dir / "vendor" / "valory" / "skills" / "smpc_mnist_classifier"
+    shutil.copy(OFFENDERS_MODULE, skill_dir / OFFENDERS_MODULE.name)
+    config_path = skill_dir / "skill.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["behaviours"]["main"]["class_name"] = behaviour
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
 def ipfs_multiaddr(port: int) -> str:
     """The multiaddr of a kubo HTTP API on IPFS_API_HOST."""
     return f"/ip4/{IPFS_API_HOST}/tcp/{port}/http"
@@ -135,11 +151,13 @@ class LocalService:
     """A 4-agent service laid out under `run_dir`; start(), then stop() (also on Ctrl-C).
 
     skill_overrides set skill params (by upper-case name) for every agent, agent_overrides per agent index.
+    offenders (tests only) name, per agent index, a round behaviour of tests/offenders.py that agent runs.
     """
 
     run_dir: Path
     skill_overrides: Dict[str, str] = field(default_factory=dict)
     agent_overrides: Dict[int, Dict[str, str]] = field(default_factory=dict)
+    offenders: Dict[int, str] = field(default_factory=dict)
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
     deployment: Optional[chain.ChainDeployment] = None
 
@@ -206,6 +224,8 @@ class LocalService:
                 [tool("aea"), "-s", "add-key", "ethereum", "ethereum_private_key.txt"],
                 cwd=agent_dir,
             )
+        for index, behaviour in self.offenders.items():
+            install_offender(self.agent_dirs[index], behaviour)
 
     def addresses(self) -> List[str]:
         """The agents' addresses, in agent order."""

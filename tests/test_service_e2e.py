@@ -1,12 +1,12 @@
 """End to end: 4 real agents on 4 real Tendermint nodes and a real kubo node, real TenSEAL ciphertexts.
 
 The honest run checks that every agent cycles Registration -> Training -> UpdateGlobalModel -> Training,
-that each accepted global model equals plaintext FedAvg of the same local updates (a test-only audit
-switch keeps each agent's plaintext update in its own folder), that accuracy rises, that every final
-round was settled through the Safe into the ModelRegistry exactly as the agents recorded it (one Safe
-transaction per round), and that the service completes and settles a round after one agent is killed
-(3 of 4 signatures). The faulty run checks that a malformed update, a
-wrong-size ciphertext and a bad decryption share are each excluded with a clear log line while the
+that each accepted global model equals plaintext FedAvg of the same local updates (test-only audited
+agents, tests/offenders.py, keep each plaintext update in the agent's own folder), that accuracy rises,
+that every final round was settled through the Safe into the ModelRegistry exactly as the agents recorded
+it (one Safe transaction per round), and that the service completes and settles a round after one agent
+is killed (3 of 4 signatures). The faulty run checks that a malformed update, a wrong-size ciphertext and
+a bad decryption share, each from a test-only offender, are each excluded with a clear log line while the
 round still completes.
 """
 
@@ -23,6 +23,13 @@ from devnet import chain
 
 from devnet.service import NUMBER_OF_AGENTS, LocalService
 from packages.valory.skills.smpc_mnist_classifier import learning
+from tests.offenders import (
+    AUDIT_FOLDER,
+    AuditedAgent,
+    BadShareAgent,
+    MalformedUpdateAgent,
+    WrongSizeUpdateAgent,
+)
 
 CYCLE = ["training_round", "submit_update_round"]
 MODEL_SEED = 1  # the skill's default model_seed
@@ -161,7 +168,7 @@ def expected_global_model(
     for sender, included in record["included_updates"].items():
         audit = (
             service.agent_output(agents.index(sender))
-            / "audit"
+            / AUDIT_FOLDER
             / f"period_{record['period']:04d}.npy"
         )
         updates.append(np.load(audit))
@@ -195,10 +202,8 @@ def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
     """3 global rounds: FedAvg-exact, accuracy rising, the third one without the killed agent_3."""
     service = LocalService(
         tmp_path / "run",
-        skill_overrides={
-            "AUDIT_LOCAL_UPDATES": "true",
-            "SETTLEMENT_REWARD_WEI": str(REWARD_WEI),
-        },
+        skill_overrides={"SETTLEMENT_REWARD_WEI": str(REWARD_WEI)},
+        offenders=dict.fromkeys(range(NUMBER_OF_AGENTS), AuditedAgent.__name__),
     )
     service.prepare()
     try:
@@ -251,13 +256,11 @@ def test_bad_updates_and_shares_are_excluded_and_the_round_completes(
     tmp_path: Path,
 ) -> None:
     """agent_1 sends a malformed update, agent_2 a bad decryption share, agent_3 a wrong-size ciphertext."""
-    faults = {1: "malformed_update", 2: "bad_share", 3: "wrong_size_update"}
+    offenders = {1: MalformedUpdateAgent, 2: BadShareAgent, 3: WrongSizeUpdateAgent}
     service = LocalService(
         tmp_path / "run",
         skill_overrides={"MIN_UPDATES": "2"},
-        agent_overrides={
-            agent: {"FAULT_INJECTION": fault} for agent, fault in faults.items()
-        },
+        offenders={agent: cls.__name__ for agent, cls in offenders.items()},
     )
     service.prepare()
     try:

