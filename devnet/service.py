@@ -206,10 +206,7 @@ class LocalService:
     agent_overrides: Dict[int, Dict[str, str]] = field(default_factory=dict)
     offenders: Dict[int, str] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
-<<<<<<< HEAD
     deployment: Optional[chain.ChainDeployment] = None
-=======
->>>>>>> operations
 
     @property
     def agent_dirs(self) -> List[Path]:

@@ -397,15 +397,11 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             return
         self.private.global_model = candidate
         self.private.adopted_round = record["global_round"]
-<<<<<<< HEAD
         aggregate = self.private.aggregate
         if aggregate is not None and aggregate.digest.hex() == record.get(
             "aggregate_digest"
         ):
             self.blob_store.keep(record["period"], AGGREGATE_BLOB, aggregate.to_bytes())
-        round_name = f"round_{record['global_round']:04d}"
-=======
->>>>>>> operations
         learning.save_model(
             candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
         )
@@ -420,8 +416,6 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             f"(validation accuracy {accuracy:.4f})"
         )
 
-<<<<<<< HEAD
-=======
     def _restore_saved_model(self, record: Dict[str, Any], round_name: str) -> None:
         """A restarted agent lost its models in memory: take the accepted one back from its own saved copy."""
         path = self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
@@ -439,8 +433,6 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         self.context.logger.info(
             f"Global round {record['global_round']} restored from this agent's saved copy"
         )
-
->>>>>>> operations
 
 class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
     """Start a key epoch: forget the old key material, publish a fresh box public key."""
@@ -572,10 +564,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         """Train off the main loop, encrypt the update, then report and commit to it."""
         self.private.update_blob = None
         self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
-<<<<<<< HEAD
         yield from self.prune_blobs()
-=======
->>>>>>> operations
         if self.synchronized_data.previous_update_incomplete:
             failure = self.synchronized_data.settlement_failure
             self.context.logger.warning(

@@ -526,8 +526,6 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
 
         return {"_train_in_background": train}
 
-<<<<<<< HEAD
-=======
     def test_a_restarted_agent_restores_the_accepted_model_from_its_saved_copy(
         self, epoch: Epoch, tmp_path: Path, monkeypatch: MonkeyPatch, caplog: LogCaptureFixture
     ) -> None:
@@ -547,7 +545,6 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
         assert "Global round 1 restored from this agent's saved copy" in caplog.text
 
->>>>>>> operations
     def test_training_starts_from_the_initial_model(
         self, epoch: Epoch, agent_data: learning.AgentData, tmp_path: Path, monkeypatch: MonkeyPatch
     ) -> None:
@@ -555,17 +552,7 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         pretrained = learning.build_model(11)
         learning.save_model(pretrained, tmp_path / "pretrained.pt")
         monkeypatch.setitem(self.skill.skill_context.params.__dict__, "initial_model", tmp_path / "pretrained.pt")
-<<<<<<< HEAD
-        self.trained(epoch, agent_data, pretrained)
-
-        def untrained(model: learning.MnistCnn, _dataset: Any) -> Generator[None, None, learning.MnistCnn]:
-            """Training stand-in: the local model is the model training started from."""
-            yield from ()
-            return model
-
-=======
         patches = self.trained(epoch, agent_data, learning.apply_update(pretrained, small_updates(1)[0]))
->>>>>>> operations
         payload = self.run_behaviour(
             TrainingBehaviour, self.data(**self.keyed(epoch)), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
         )
@@ -573,22 +560,6 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         base = cast(learning.MnistCnn, self.private.global_model)
         assert learning.model_digest(base) == learning.model_digest(pretrained)
 
-<<<<<<< HEAD
-=======
-    def trained(self, epoch: Epoch, agent_data: learning.AgentData, local: learning.MnistCnn) -> Dict[str, Callable]:
-        """This agent holds its key share and data; training yields `local` at once (patches to apply)."""
-        self.private.key_share = epoch.key_share(MY_INDEX)
-        self.private.joint_key = epoch.joint_key
-        self.private.data = agent_data
-
-        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
-            """Training stand-in: the given local model, at once."""
-            yield from ()
-            return local
-
-        return {"_train_in_background": train}
-
->>>>>>> operations
     def test_training_encrypts_and_commits_to_the_update(self, epoch: Epoch, agent_data: learning.AgentData) -> None:
         """The report names the agreed base model and commits to the ciphertext the agent reveals next."""
         local = learning.apply_update(learning.build_model(1), small_updates(1)[0])
