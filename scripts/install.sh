@@ -4,12 +4,12 @@
 #
 #   scripts/install.sh [--smoke] [STEP ...]
 #
-# STEPs: python tendermint kubo anvil (default: all, in that order).
+# STEPs: python tendermint kubo anvil browser (default: all, in that order).
 # --smoke  after installing, start an IPFS daemon and an anvil node on free localhost ports,
 #          check they answer (IPFS add + cat, eth_chainId), and stop them.
 #
-# Needs: python3.11 (or $PYTHON), go >= 1.26.5 (kubo's go.mod), node/npm, curl (for --smoke).
-# Reaches only PyPI, the Go module proxy and the npm registry.
+# Needs: python3.11 (or $PYTHON), go >= 1.26.5 (kubo's go.mod), node/npm, curl (for --smoke), apt-get as root
+# (browser step). Reaches only PyPI, the Go module proxy, the npm registry and Debian's archive.
 set -euo pipefail
 
 # shellcheck source=scripts/env.sh
@@ -31,12 +31,12 @@ STEPS=()
 for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
-    python | tendermint | kubo | anvil) STEPS+=("$arg") ;;
+    python | tendermint | kubo | anvil | browser) STEPS+=("$arg") ;;
     -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
-[ "${#STEPS[@]}" -gt 0 ] || STEPS=(python tendermint kubo anvil)
+[ "${#STEPS[@]}" -gt 0 ] || STEPS=(python tendermint kubo anvil browser)
 
 mkdir -p "$GOBIN"
 cd "$REPO_ROOT"
@@ -117,6 +117,19 @@ step_anvil() {
   [ -x "$bin" ] || die "anvil binary not found at $bin"
   ln -sfn "../node/node_modules/$pkg/bin/anvil" "$GOBIN/anvil"
   [ "$(anvil_version)" = "$ANVIL_VERSION" ] || die "anvil version is not $ANVIL_VERSION"
+}
+
+# --- browser: Debian's chromium and its driver, for the web page test (selenium drives them) -------
+step_browser() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    log "browser: $(chromium --version 2>/dev/null) and chromedriver already installed, skipping"
+    return
+  fi
+  command -v apt-get >/dev/null || die "apt-get not found: install chromium and chromedriver by hand"
+  log "browser: apt-get install chromium chromium-driver"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
+  command -v chromedriver >/dev/null || die "chromedriver not on PATH after apt-get install"
 }
 
 # --- smoke checks (--smoke) -------------------------------------------------------------------
