@@ -45,17 +45,18 @@ ROUND_ENTERED = re.compile(r"Entered in the '(\w+)' round for period (\d+)")
 
 @dataclass(frozen=True)
 class NodePorts:
-    """The three Tendermint/ABCI ports of node i, all on 127.0.0.1."""
+    """The Tendermint/ABCI ports of node i and its agent's HTTP port, all on 127.0.0.1."""
 
     p2p: int
     rpc: int
     abci: int
+    http: int
 
     @classmethod
     def of(cls, index: int) -> "NodePorts":
         """Ports of node `index`: a block of PORTS_PER_NODE ports per node above BASE_PORT."""
         base = BASE_PORT + PORTS_PER_NODE * index
-        return cls(p2p=base + 6, rpc=base + 7, abci=base + 8)
+        return cls(p2p=base + 6, rpc=base + 7, abci=base + 8, http=base + 9)
 
 
 def tool(name: str) -> str:
@@ -308,6 +309,8 @@ class LocalService:
         env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] = ipfs_multiaddr(IPFS_API_PORT)
         env["CONNECTION_ABCI_CONFIG_HOST"] = "127.0.0.1"
         env["CONNECTION_ABCI_CONFIG_PORT"] = str(ports.abci)
+        env["CONNECTION_HTTP_SERVER_CONFIG_HOST"] = "127.0.0.1"
+        env["CONNECTION_HTTP_SERVER_CONFIG_PORT"] = str(ports.http)
         env["LOG_FILE"] = str(self.log_path(f"agent_{index}"))
         env["PYTHONUNBUFFERED"] = "1"
         return env
@@ -381,6 +384,11 @@ class LocalService:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+    @staticmethod
+    def agent_url(index: int) -> str:
+        """Where agent `index` serves its web page and prediction API."""
+        return f"http://127.0.0.1:{NodePorts.of(index).http}"
 
     def agent_output(self, index: int) -> Path:
         """Agent `index`'s own output folder (records, global models, audit files)."""

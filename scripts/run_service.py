@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 
-from devnet.service import REPO_ROOT, LocalService
+from devnet.service import NUMBER_OF_AGENTS, REPO_ROOT, LocalService
 
 REFRESH_SECONDS = 2.0
 
@@ -48,6 +48,8 @@ def main() -> None:
     try:
         service.start()
         print(f"Running; logs in {service.run_dir / 'logs'}. Ctrl-C stops.")
+        for index in range(NUMBER_OF_AGENTS):
+            print(f"agent_{index}: web page and API at {service.agent_url(index)}")
         while True:
             status = "  ".join(
                 f"{name}: {round_ or '-'}"

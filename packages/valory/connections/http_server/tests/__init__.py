@@ -1,0 +1,1 @@
+"""Tests of the http_server connection stand-in."""

