@@ -6,6 +6,7 @@ const SIDE = 28; // MNIST images are 28x28
 const BOX = 20; // MNIST digits fit a 20x20 box centred by centre of mass
 const STROKE = 22; // pen width on the 280x280 pad
 const REFRESH_MS = 5000;
+const MAX_ROUND_TICKS = 10; // label every round up to this many, else the first and last
 
 const pad = document.getElementById("pad");
 const padContext = pad.getContext("2d");
@@ -181,7 +182,7 @@ async function refreshHealth() {
   try {
     const health = await (await fetch("/healthcheck")).json();
     const since = health.seconds_since_last_transition;
-    $("health").textContent = `round ${health.current_round ?? "–"}, period ${health.period ?? "–"}, ` +
+    $("health").textContent = `agent in ${health.current_round ?? "no round yet"}, period ${health.period ?? "–"}, ` +
       `${since == null ? "no transition yet" : `last transition ${since.toFixed(0)} s ago`}, ` +
       (health.is_healthy ? "healthy" : "not healthy");
   } catch (error) {
@@ -201,7 +202,8 @@ function plotAccuracy(history) {
   const parts = [`<line class="axis" x1="${left}" y1="${y(0)}" x2="${left + plotW}" y2="${y(0)}"/>`,
     `<line class="axis" x1="${left}" y1="${y(0)}" x2="${left}" y2="${y(1)}"/>`];
   [0, 0.5, 1].forEach((a) => parts.push(`<text x="2" y="${y(a) + 3}">${a.toFixed(1)}</text>`));
-  [minRound, maxRound].forEach((r) => parts.push(`<text x="${x(r) - 3}" y="${height - 5}">${r}</text>`));
+  const ticks = rounds.length && rounds.length <= MAX_ROUND_TICKS ? rounds : [minRound, maxRound];
+  ticks.forEach((r) => parts.push(`<text x="${x(r) - 3}" y="${height - 5}">${r}</text>`));
   if (history.length) {
     const points = history.map((h) => `${x(h.round).toFixed(1)},${y(h.validation_accuracy).toFixed(1)}`);
     parts.push(`<polyline class="line" points="${points.join(" ")}"/>`);
