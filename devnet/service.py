@@ -552,6 +552,11 @@ class LocalService:
         """Where agent `index` serves its web page and prediction API."""
         return f"http://127.0.0.1:{NodePorts.of(index).http}"
 
+    @staticmethod
+    def agent_url(index: int) -> str:
+        """Where agent `index` serves its web page and prediction API."""
+        return f"http://127.0.0.1:{NodePorts.of(index).http}"
+
     def agent_output(self, index: int) -> Path:
         """Agent `index`'s own output folder (records, global models, audit files)."""
         return self.run_dir / "agents" / self.addresses()[index]

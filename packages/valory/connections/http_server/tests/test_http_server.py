@@ -124,7 +124,9 @@ def test_requests_reach_the_skill_and_its_responses_come_back(tmp_path: Path) ->
 
     async def client(base: str) -> None:
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"{base}/model?x=1", headers={"X-Test": "hi"}) as got:
+            async with session.get(
+                f"{base}/model?x=1", headers={"X-Test": "hi"}
+            ) as got:
                 assert got.status == 201
                 assert got.reason == "Created"
                 assert got.headers["X-Reply"] == "yes"
@@ -164,7 +166,5 @@ def test_body_over_the_limit_is_refused_with_413(tmp_path: Path) -> None:
                 assert (await served.json())["body"] == "ok"
 
     asyncio.run(
-        _with_server(
-            tmp_path, client, lambda c: _echo_skill(c, 1), max_body_bytes=1000
-        )
+        _with_server(tmp_path, client, lambda c: _echo_skill(c, 1), max_body_bytes=1000)
     )

