@@ -4,7 +4,7 @@
 #
 #   scripts/install.sh [--smoke] [STEP ...]
 #
-# STEPs: python tendermint kubo anvil (default: all, in that order).
+# STEPs: python tendermint kubo anvil solc (default: all, in that order).
 # --smoke  after installing, start an IPFS daemon and an anvil node on free localhost ports,
 #          check they answer (IPFS add + cat, eth_chainId), and stop them.
 #
@@ -22,6 +22,7 @@ TENDERMINT_VERSION="0.34.19" # the exact version open-autonomy checks
 # it: we build from its module directory instead (kubo as the main module, its own go.sum).
 KUBO_VERSION="0.43.0"
 ANVIL_VERSION="1.7.1"
+SOLC_VERSION="0.8.20" # solc-js (npm `solc`): compiles the EZKL-generated verifier and our contracts
 
 log() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -31,12 +32,12 @@ STEPS=()
 for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
-    python | tendermint | kubo | anvil) STEPS+=("$arg") ;;
+    python | tendermint | kubo | anvil | solc) STEPS+=("$arg") ;;
     -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
-[ "${#STEPS[@]}" -gt 0 ] || STEPS=(python tendermint kubo anvil)
+[ "${#STEPS[@]}" -gt 0 ] || STEPS=(python tendermint kubo anvil solc)
 
 mkdir -p "$GOBIN"
 cd "$REPO_ROOT"
@@ -117,6 +118,22 @@ step_anvil() {
   [ -x "$bin" ] || die "anvil binary not found at $bin"
   ln -sfn "../node/node_modules/$pkg/bin/anvil" "$GOBIN/anvil"
   [ "$(anvil_version)" = "$ANVIL_VERSION" ] || die "anvil version is not $ANVIL_VERSION"
+}
+
+solc_version() { "$GOBIN/solcjs" --version 2>/dev/null | sed -n 's/^\([0-9.]*\)+.*/\1/p'; }
+
+# --- solc: solc-js from npm (a WebAssembly build, no download at run time), linked as .tools/bin/solcjs ------
+step_solc() {
+  if [ -x "$GOBIN/solcjs" ] && [ "$(solc_version)" = "$SOLC_VERSION" ]; then
+    log "solc: solc-js $SOLC_VERSION already in .tools/bin, skipping"
+    return
+  fi
+  command -v npm >/dev/null || die "npm not found"
+  log "solc: npm install solc@$SOLC_VERSION into .tools/node"
+  mkdir -p "$TOOLS_DIR/node"
+  npm install --prefix "$TOOLS_DIR/node" --ignore-scripts --no-audit --no-fund "solc@$SOLC_VERSION"
+  ln -sfn "../node/node_modules/solc/solc.js" "$GOBIN/solcjs"
+  [ "$(solc_version)" = "$SOLC_VERSION" ] || die "solc-js version is not $SOLC_VERSION"
 }
 
 # --- smoke checks (--smoke) -------------------------------------------------------------------
