@@ -39,7 +39,6 @@ MIN_AVAILABLE_GB_FOR_MNIST = 14
 TRAIN_SEED = 0
 TEST_FRACTION = 0.2
 CALIBRATION_DIGITS = 20
-CALIBRATION_STRIDE = 250
 ARCHITECTURES: Dict[str, Callable[[], torch.nn.Module]] = {
     "mnist": learning.MnistCnn,
     "tiny": TinyCnn,
@@ -129,32 +128,33 @@ def on_chain(circuit: InferenceCircuit, proof: InferenceProof, commitment: bytes
 
 
 def run(name: str, digits: int, cache: Path) -> Dict[str, Any]:
-    """Every measurement for one architecture."""
+    """Every measurement for one architecture, each printed as soon as it is known (a late failure loses nothing)."""
+    result: Dict[str, Any] = {"circuit": name, "config": vars(CircuitConfig())}
+
+    def record(key: str, value: Any) -> None:
+        result[key] = value
+        print(f"[bench_zk] {key}: {json.dumps(value)}", flush=True)
+
     dataset = learning.load_mnist()
     train, test = learning.split_train_test(dataset, TEST_FRACTION, TRAIN_SEED)
     model = trained_model(name, train)
-    calibration = test.images[::CALIBRATION_STRIDE // 5][:CALIBRATION_DIGITS]
-    setup = in_fresh_process(_setup_step, name, cache, model, calibration)
+    calibration = test.images[:CALIBRATION_DIGITS]
+    record("setup", in_fresh_process(_setup_step, name, cache, model, calibration))
     circuit = InferenceCircuit(ARCHITECTURES[name], MNIST_INPUT_SHAPE, cache)
+    record("logrows", circuit.logrows())
+    record("proving_key_gb", round(circuit.path(PK_FILE).stat().st_size / 1024**3, 3))
     proof_json, prove = in_fresh_process(_prove_step, name, cache, model, test.images[0])
+    record("prove", prove)
     proof = InferenceProof.from_json(proof_json)
+    record("proof_bytes", len(proof.proof_bytes()))
     commitment = circuit.weight_commitment(model)
     start = time.perf_counter()
-    verified = circuit.verify(proof, commitment)
-    verify_s = time.perf_counter() - start
-    return {
-        "circuit": name,
-        "config": vars(CircuitConfig()),
-        "logrows": circuit.logrows(),
-        "setup": setup,
-        "prove": prove,
-        "proving_key_gb": round(circuit.path(PK_FILE).stat().st_size / 1024**3, 3),
-        "proof_bytes": len(proof.proof_bytes()),
-        "native_verify_s": round(verify_s, 2),
-        "verified": verified,
-        "on_chain": on_chain(circuit, proof, commitment),
-        "quantisation": agreement(circuit, model, test.subset(np.arange(min(digits, len(test))))),
-    }
+    record("verified", circuit.verify(proof, commitment))
+    record("native_verify_s", round(time.perf_counter() - start, 2))
+    record("on_chain", on_chain(circuit, proof, commitment))
+    subset = test.subset(np.arange(min(digits, len(test))))
+    record("quantisation", agreement(circuit, model, subset))
+    return result
 
 
 def table(result: Dict[str, Any]) -> str:
