@@ -5,6 +5,7 @@ the service's MnistCnn runs through the same code in scripts/bench_zk.py.
 """
 
 import copy
+import time
 from pathlib import Path
 from typing import Iterator, Tuple
 
@@ -25,6 +26,14 @@ from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
     InferenceCircuit,
     InferenceProof,
     ZkInferenceError,
+)
+from packages.valory.skills.smpc_mnist_classifier.zk_jobs import (
+    DONE,
+    QUEUED,
+    RUNNING,
+    ProofJob,
+    ProofJobs,
+    ProofQueueFull,
 )
 
 pytestmark = pytest.mark.slow
@@ -175,3 +184,31 @@ def test_on_chain_verification(
     other_calldata = circuit.evm_calldata(other_weights_proof)
     assert contracts.call_verifier(other_calldata)[0]  # the bare verifier accepts any weights
     assert not contracts.call_wrapper(other_calldata)[0]
+
+
+def test_proof_jobs_prove_off_thread_and_refuse_bad_input(
+    circuit: InferenceCircuit, digits: np.ndarray
+) -> None:
+    """A job returns at once and ends with a verifying proof; bad input is refused at submit time."""
+    jobs = ProofJobs(circuit, (tiny_model(0), digits), max_pending=1)
+    try:
+        job_id = jobs.submit(tiny_model(0), digits[5])
+        assert jobs.get(job_id).status in (QUEUED, RUNNING)
+        with pytest.raises(ProofQueueFull):
+            jobs.submit(tiny_model(0), digits[5])
+        with pytest.raises(ZkInferenceError, match="shape"):
+            jobs.submit(tiny_model(0), np.zeros(3, np.float32))
+        assert jobs.get("unknown") is None
+        job = wait_for_job(jobs, job_id)
+        assert job.status == DONE, job.error
+        proof = InferenceProof.from_json(job.proof)
+        assert circuit.verify(proof, circuit.weight_commitment(tiny_model(0)))
+    finally:
+        jobs.shutdown()
+
+
+def wait_for_job(jobs: ProofJobs, job_id: str) -> ProofJob:
+    """Poll until the job has finished."""
+    while (job := jobs.get(job_id)).status in (QUEUED, RUNNING):
+        time.sleep(1)
+    return job

@@ -280,7 +280,7 @@ class InferenceCircuit:
     def prove(self, model: nn.Module, image: np.ndarray) -> InferenceProof:
         """Prove `model(image)`: a proof whose public values are the quantised image and logits."""
         self._require_setup()
-        image = self._checked_images(image)
+        image = self.checked_image(image)
         with tempfile.TemporaryDirectory(dir=self.directory) as scratch:
             witness_path = Path(scratch) / "witness.json"
             compiled = self._compiled(model)
@@ -355,6 +355,13 @@ class InferenceCircuit:
             raise ZkInferenceError(
                 f"circuit not set up in {self.directory}: call setup() first"
             )
+
+    def checked_image(self, image: np.ndarray) -> np.ndarray:
+        """One finite float32 image of the circuit's input shape (alone or as a batch of one), or ZkInferenceError."""
+        batch = self._checked_images(image)
+        if len(batch) != 1:
+            raise ZkInferenceError(f"expected one image, got {len(batch)}")
+        return batch[0]
 
     def _checked_images(self, images: np.ndarray) -> np.ndarray:
         """Finite float32 images of the circuit's input shape (one or a batch)."""

@@ -5,6 +5,7 @@ the GIL while proving; a process keeps the agent's event loop free), one job at 
 an exclusive file lock in the circuit cache folder serialises the provers of every agent sharing it.
 """
 
+import copy
 import fcntl
 import itertools
 import multiprocessing
@@ -13,16 +14,15 @@ import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
+from torch import nn
 
 from packages.valory.skills.smpc_mnist_classifier import learning
 from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
-    CircuitConfig,
+    InferenceCircuit,
     ZkInferenceError,
-    mnist_circuit,
-    mnist_image,
 )
 
 LOCK_FILE = "prover.lock"
@@ -48,29 +48,27 @@ class ProofJob:
     error: Optional[str] = None
 
 
-def set_up_mnist_circuit(cache_dir: Path, config: CircuitConfig, model_seed: int) -> None:
-    """Set up the MnistCnn circuit once, deterministically (the seeded initial model, fixed real digits).
+def mnist_setup_inputs(model_seed: int) -> Tuple[learning.MnistCnn, np.ndarray]:
+    """The deterministic setup of the service's circuit: the seeded initial model and fixed real digits.
 
-    Every prover sharing cache_dir then uses the same settings, SRS and keys, so one deployed verifier
+    Every prover sharing a cache folder then gets the same settings and keys, so one deployed verifier
     checks all their proofs.
     """
     digits = learning.load_mnist().images[::CALIBRATION_STRIDE][:CALIBRATION_DIGITS]
-    with _machine_lock(cache_dir):
-        mnist_circuit(cache_dir, config).setup(learning.build_model(model_seed), digits)
+    return learning.build_model(model_seed), digits
 
 
 def _prove_in_worker(
-    cache_dir: Path,
-    config: CircuitConfig,
-    model_seed: int,
-    parameters: np.ndarray,
+    circuit: InferenceCircuit,
+    reference_model: nn.Module,
+    calibration_images: np.ndarray,
+    model: nn.Module,
     image: np.ndarray,
 ) -> str:
-    """The worker-process side of a job: set up if needed, then prove under the machine-wide lock."""
-    set_up_mnist_circuit(cache_dir, config, model_seed)
-    model = learning.unflatten_model(parameters)
-    with _machine_lock(cache_dir):
-        return mnist_circuit(cache_dir, config).prove(model, image).to_json()
+    """The worker-process side of a job: set up if needed, then prove, under the machine-wide lock."""
+    with _machine_lock(circuit.directory.parent):
+        circuit.setup(reference_model, calibration_images)
+        return circuit.prove(model, image).to_json()
 
 
 class _machine_lock:  # pylint: disable=invalid-name
@@ -95,20 +93,21 @@ class _machine_lock:  # pylint: disable=invalid-name
 
 
 class ProofJobs:
-    """Submit proofs of MnistCnn predictions and poll their state by job id."""
+    """Submit proofs of predictions and poll their state by job id."""
 
     def __init__(
         self,
-        cache_dir: Path,
-        model_seed: int,
-        config: CircuitConfig = CircuitConfig(),
+        circuit: InferenceCircuit,
+        setup_inputs: Tuple[nn.Module, np.ndarray],
         max_pending: int = DEFAULT_MAX_PENDING,
         max_kept: int = DEFAULT_MAX_KEPT,
     ) -> None:
-        """One worker process, started on the first job; model_seed fixes the setup's reference model."""
-        self.cache_dir = Path(cache_dir)
-        self.model_seed = model_seed
-        self.config = config
+        """One worker process, started on the first job, which also runs the setup if it is not cached.
+
+        setup_inputs: the reference model and calibration images of the setup (mnist_setup_inputs for the service).
+        """
+        self.circuit = circuit
+        self.setup_inputs = setup_inputs
         self.max_pending = max_pending
         self.max_kept = max_kept
         self._executor = ProcessPoolExecutor(
@@ -117,13 +116,16 @@ class ProofJobs:
         self._jobs: Dict[str, Future] = {}
         self._lock = threading.Lock()
 
-    def submit(self, model: learning.MnistCnn, raw_pixels: np.ndarray) -> str:
-        """Queue a proof of model(image) for 784 pixels 0..255; returns the job id at once.
+    def submit(self, model: nn.Module, image: np.ndarray) -> str:
+        """Queue a proof of model(image) (a standardised image, e.g. from mnist_image); returns the job id at once.
 
-        Raises ZkInferenceError for a bad image and ProofQueueFull when max_pending jobs are waiting.
+        The model is copied now, so later training cannot change what is proven. Raises ZkInferenceError
+        for a bad image or model and ProofQueueFull when max_pending jobs are waiting.
         """
-        image = mnist_image(raw_pixels)
-        parameters = learning.flatten_model(model)  # a snapshot: later training cannot change it
+        image = self.circuit.checked_image(image)
+        if not isinstance(model, type(self.circuit.architecture())):
+            raise ZkInferenceError(f"model must be a {type(self.circuit.architecture()).__name__}")
+        model = copy.deepcopy(model)
         with self._lock:
             pending = sum(not job.done() for job in self._jobs.values())
             if pending >= self.max_pending:
@@ -132,10 +134,9 @@ class ProofJobs:
             job_id = uuid.uuid4().hex
             self._jobs[job_id] = self._executor.submit(
                 _prove_in_worker,
-                self.cache_dir,
-                self.config,
-                self.model_seed,
-                parameters,
+                self.circuit,
+                *self.setup_inputs,
+                model,
                 image,
             )
         return job_id
