@@ -44,6 +44,7 @@ BASE_PORT = int(os.environ.get("SMPC_DEVNET_BASE_PORT", "26650"))
 PORTS_PER_NODE = 10
 IPFS_API_PORT = BASE_PORT - PORTS_PER_NODE
 ANVIL_PORT = IPFS_API_PORT + 1
+ZK_ANVIL_PORT = BASE_PORT - PORTS_PER_NODE + 7  # the anvil of the zk-inference tests and benchmark
 # A loopback address other than 127.0.0.1: aea's IPFS tool insists on an `ipfs` 0.6.0 binary for
 # "local" daemons (localhost/127.0.0.1) but talks to any other address through the HTTP API only.
 IPFS_API_HOST = "127.0.0.2"

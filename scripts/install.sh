@@ -139,7 +139,7 @@ SOLC_DIR="$TOOLS_DIR/solc/node_modules/solc"
 solc_version() { node -e "console.log(require('$SOLC_DIR').version())" 2>/dev/null | cut -d+ -f1; }
 
 step_solc() {
-  if [ "$(solc_version)" = "$SOLC_VERSION" ]; then
+  if [ -x "$GOBIN/solcjs" ] && [ "$(solc_version)" = "$SOLC_VERSION" ]; then
     log "solc: solc-js $SOLC_VERSION already in .tools/solc, skipping"
     return
   fi
@@ -148,6 +148,7 @@ step_solc() {
   mkdir -p "$TOOLS_DIR/solc"
   npm install --prefix "$TOOLS_DIR/solc" --ignore-scripts --no-audit --no-fund "solc@$SOLC_VERSION"
   [ "$(solc_version)" = "$SOLC_VERSION" ] || die "solc-js version is not $SOLC_VERSION"
+  ln -sfn "../solc/node_modules/solc/solc.js" "$GOBIN/solcjs" # the CLI, for the EZKL-generated verifier
 }
 
 # --- contracts: the project's Solidity into its contract packages' build JSON (deterministic) --

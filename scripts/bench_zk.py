@@ -1,0 +1,209 @@
+"""Benchmark zero-knowledge proofs of inference (EZKL): costs of setup, proving, verifying, on-chain checks.
+
+    python scripts/bench_zk.py [--circuit mnist|tiny] [--digits 1000] [--out runs/bench_zk.json]
+
+`mnist` is the service's MnistCnn (needs >= 14 GB available: checked first), `tiny` the small CI circuit.
+Setup and each proof run in a fresh spawned process so that their peak memory (ru_maxrss) is their own;
+EZKL uses every core. Wall and CPU seconds are both reported: on a shared machine wall time includes waiting.
+Prints a table and writes JSON. The SRS is generated locally (INSECURE, benchmark only).
+"""
+
+import argparse
+import json
+import multiprocessing
+import resource
+import shutil
+import subprocess  # nosec
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Tuple
+
+import numpy as np
+import torch
+
+from devnet.zk_chain import Anvil, InferenceContracts
+from packages.valory.skills.smpc_mnist_classifier import learning
+from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
+    MNIST_INPUT_SHAPE,
+    CircuitConfig,
+    InferenceCircuit,
+    InferenceProof,
+    PK_FILE,
+)
+from tests.test_zk_inference import TinyCnn
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIN_AVAILABLE_GB_FOR_MNIST = 14
+TRAIN_SEED = 0
+TEST_FRACTION = 0.2
+CALIBRATION_DIGITS = 20
+ARCHITECTURES: Dict[str, Callable[[], torch.nn.Module]] = {
+    "mnist": learning.MnistCnn,
+    "tiny": TinyCnn,
+}
+
+
+def available_gb() -> int:
+    """`free -g`'s available column."""
+    lines = subprocess.run(
+        ["free", "-g"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()  # nosec
+    return int(lines[1].split()[-1])
+
+
+def trained_model(name: str, data: learning.MnistDataset) -> torch.nn.Module:
+    """The architecture trained for 2 epochs (seeded), so agreement is measured on a realistic model."""
+    torch.manual_seed(TRAIN_SEED)
+    model = ARCHITECTURES[name]()
+    trained = learning.train_local(
+        model, data, learning.TrainingParams(epochs=2), TRAIN_SEED
+    )
+    return trained.eval()
+
+
+def _measured(function: Callable[..., Any], *args: Any) -> Tuple[Any, Dict[str, float]]:
+    """Run in this process: result, wall and CPU seconds, peak RSS in GB (the process is fresh)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function(*args)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return result, {
+        "wall_s": round(time.perf_counter() - wall, 1),
+        "cpu_s": round(time.process_time() - cpu, 1),
+        "peak_gb": round(peak_kb / 1024**2, 2),
+    }
+
+
+def _setup_step(name: str, cache: Path, model: torch.nn.Module, digits: np.ndarray) -> Any:
+    """Child process: set up the circuit."""
+    circuit = InferenceCircuit(ARCHITECTURES[name], MNIST_INPUT_SHAPE, cache)
+    return _measured(circuit.setup, model, digits)[1]
+
+
+def _prove_step(name: str, cache: Path, model: torch.nn.Module, image: np.ndarray) -> Any:
+    """Child process: one proof."""
+    circuit = InferenceCircuit(ARCHITECTURES[name], MNIST_INPUT_SHAPE, cache)
+    proof, measures = _measured(circuit.prove, model, image)
+    return proof.to_json(), measures
+
+
+def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
+    """Run a step in a spawned process so its peak memory is measured alone."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def agreement(
+    circuit: InferenceCircuit, model: torch.nn.Module, data: learning.MnistDataset
+) -> Dict[str, float]:
+    """Quantised circuit argmax (EZKL witness outputs) vs float argmax on every digit of `data`."""
+    with torch.no_grad():
+        float_logits = model(torch.from_numpy(data.images)).numpy()
+    agree, max_error = 0, 0.0
+    for image, expected in zip(data.images, float_logits):
+        witness = circuit._witness(model, image)  # pylint: disable=protected-access
+        quantised = np.array(
+            [float(v) for v in witness["pretty_elements"]["rescaled_outputs"][0]]
+        )
+        agree += int(np.argmax(quantised) == np.argmax(expected))
+        max_error = max(max_error, float(np.abs(quantised - expected).max()))
+    return {"digits": len(data), "agreement": agree / len(data), "max_logit_error": max_error}
+
+
+def on_chain(circuit: InferenceCircuit, proof: InferenceProof, commitment: bytes) -> Dict[str, Any]:
+    """Deploy verifier and wrapper on anvil; gas of a verification through each."""
+    calldata = circuit.evm_calldata(proof)
+    with Anvil() as anvil:
+        contracts = InferenceContracts.deploy(anvil, circuit.verifier_solidity(), commitment)
+        verifier_ok, verifier_gas = contracts.call_verifier(calldata)
+        wrapper_ok, wrapper_gas = contracts.call_wrapper(calldata)
+    return {
+        "calldata_bytes": len(calldata),
+        "verifier_deploy_gas": contracts.verifier_deploy_gas,
+        "verifier_gas": verifier_gas,
+        "wrapper_gas": wrapper_gas,
+        "accepted": verifier_ok and wrapper_ok,
+    }
+
+
+def run(name: str, digits: int, cache: Path) -> Dict[str, Any]:
+    """Every measurement for one architecture, each printed as soon as it is known (a late failure loses nothing)."""
+    result: Dict[str, Any] = {"circuit": name, "config": vars(CircuitConfig())}
+
+    def record(key: str, value: Any) -> None:
+        result[key] = value
+        print(f"[bench_zk] {key}: {json.dumps(value)}", flush=True)
+
+    dataset = learning.load_mnist()
+    train, test = learning.split_train_test(dataset, TEST_FRACTION, TRAIN_SEED)
+    model = trained_model(name, train)
+    calibration = test.images[:CALIBRATION_DIGITS]
+    record("setup", in_fresh_process(_setup_step, name, cache, model, calibration))
+    circuit = InferenceCircuit(ARCHITECTURES[name], MNIST_INPUT_SHAPE, cache)
+    record("logrows", circuit.logrows())
+    record("proving_key_gb", round(circuit.path(PK_FILE).stat().st_size / 1024**3, 3))
+    proof_json, prove = in_fresh_process(_prove_step, name, cache, model, test.images[0])
+    record("prove", prove)
+    proof = InferenceProof.from_json(proof_json)
+    record("proof_bytes", len(proof.proof_bytes()))
+    commitment = circuit.weight_commitment(model)
+    start = time.perf_counter()
+    record("verified", circuit.verify(proof, commitment))
+    record("native_verify_s", round(time.perf_counter() - start, 2))
+    record("on_chain", on_chain(circuit, proof, commitment))
+    subset = test.subset(np.arange(min(digits, len(test))))
+    record("quantisation", agreement(circuit, model, subset))
+    return result
+
+
+def table(result: Dict[str, Any]) -> str:
+    """A human-readable summary."""
+    rows = [
+        ("circuit", result["circuit"]),
+        ("logrows", result["logrows"]),
+        ("setup wall / cpu s, peak GB", "{wall_s} / {cpu_s}, {peak_gb}".format(**result["setup"])),
+        ("prove wall / cpu s, peak GB", "{wall_s} / {cpu_s}, {peak_gb}".format(**result["prove"])),
+        ("proving key GB", result["proving_key_gb"]),
+        ("proof bytes", result["proof_bytes"]),
+        ("native verify s", result["native_verify_s"]),
+        ("verifier deploy gas", result["on_chain"]["verifier_deploy_gas"]),
+        ("verifyProof gas (verifier)", result["on_chain"]["verifier_gas"]),
+        ("verifyInference gas (wrapper)", result["on_chain"]["wrapper_gas"]),
+        ("calldata bytes", result["on_chain"]["calldata_bytes"]),
+        (
+            "argmax agreement",
+            "{agreement:.4f} on {digits} digits (max logit error {max_logit_error:.4f})".format(
+                **result["quantisation"]
+            ),
+        ),
+    ]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def main() -> None:
+    """Parse arguments, check memory for the full circuit, run, print and save."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--circuit", choices=sorted(ARCHITECTURES), default="mnist")
+    parser.add_argument("--digits", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "bench_zk.json")
+    args = parser.parse_args()
+    if args.circuit == "mnist" and available_gb() < MIN_AVAILABLE_GB_FOR_MNIST:
+        sys.exit(
+            f"only {available_gb()} GB available, the full circuit needs {MIN_AVAILABLE_GB_FOR_MNIST}: "
+            "retry later or use --circuit tiny"
+        )
+    cache = Path(tempfile.mkdtemp(prefix="bench-zk-"))
+    try:
+        result = run(args.circuit, args.digits, cache)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    print(table(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
