@@ -150,12 +150,21 @@ class InferenceContracts:
         )
 
     def _call(self, address: str, calldata: bytes) -> Tuple[bool, Optional[int]]:
-        """eth_call for the answer, eth_estimateGas for the cost of a transaction."""
+        """eth_call for the answer; the gas a real transaction uses for its cost.
+
+        Not eth_estimateGas: with the wrapper's try/catch, an inner call that runs out of gas returns
+        false without reverting, so the estimate would be the gas of a refusal.
+        """
+        web3 = self.anvil.web3
         tx = {"to": address, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT}
         try:
-            result = self.anvil.web3.eth.call(tx)
+            result = web3.eth.call(tx)
         except ContractLogicError:
             return False, None
         accepted = int.from_bytes(bytes(result[-32:]), "big") == 1 if result else False
-        gas = self.anvil.web3.eth.estimate_gas(tx) if accepted else None
-        return accepted, gas
+        if not accepted:
+            return False, None
+        receipt = web3.eth.wait_for_transaction_receipt(
+            web3.eth.send_transaction({**tx, "from": web3.eth.accounts[0]})
+        )
+        return True, receipt.gasUsed
