@@ -144,6 +144,12 @@ def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
             rounds_recorded(service, range(NUMBER_OF_AGENTS), 2),
             "2 accepted rounds",
         )
+        # Rounds are recorded as the vote ends: let agent_3 reach the next training round before it goes.
+        wait_for(
+            service,
+            lambda: cycles_completed(list(service.rounds_entered(3))) >= 2,
+            "agent_3 to start the next period",
+        )
         service.take_offline(3)
         wait_for(
             service, rounds_recorded(service, range(3), 3), "a round without agent_3"
