@@ -217,6 +217,12 @@ def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
         assert safe_nonce(service) == 2
         for global_round in (1, 2):
             assert_settled_as_recorded(service, range(NUMBER_OF_AGENTS), global_round)
+        # Let agent_3 reach the next training round before it goes (the test checks it cycled twice).
+        wait_for(
+            service,
+            lambda: cycles_completed(list(service.rounds_entered(3))) >= 2,
+            "agent_3 to start the next period",
+        )
         service.take_offline(3)
         wait_for(
             service, rounds_recorded(service, range(3), 3), "a round without agent_3"
