@@ -36,4 +36,4 @@ evaluate: install
 	$(ENV) python scripts/evaluate_run.py $(if $(RUN),--run $(RUN)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 bench: sync
-	$(ENV) python scripts/bench_ckks.py && python scripts/bench_keygen.py && python scripts/bench_learning.py && python scripts/bench_service.py
+	$(ENV) python scripts/bench_ckks.py && python scripts/bench_keygen.py && python scripts/bench_learning.py && python scripts/bench_service.py && python scripts/bench_zk.py
