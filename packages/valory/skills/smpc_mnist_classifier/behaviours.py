@@ -826,11 +826,6 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
             )
         yield from self.submit(payload)
 
-    def clean_up(self) -> None:
-        """The framework calls this as the vote round ends, with the round's outcome agreed: adopt an accepted model."""
-        super().clean_up()
-        self.adopt_accepted_model()
-
     def _candidate(self) -> Generator[None, None, Optional[learning.MnistCnn]]:
         """The decrypted average applied to the global model, if it decrypts and passes the checks."""
         aggregate, joint_key = self.private.aggregate, self.private.joint_key
@@ -1058,6 +1053,12 @@ class FinalizeModelBehaviour(SmpcMnistBaseBehaviour):
             f"Global round {self.synchronized_data.global_round} settled on chain in {tx_hash}"
         )
         yield from self.submit(FinalizeModelPayload(self.me, settlement_tx_hash=tx_hash))
+
+    def clean_up(self) -> None:
+        """The framework calls this as the finalization round ends, with its outcome agreed: the accepted model
+        is final (its settlement validated on chain), so adopt it and write its model and record at once."""
+        super().clean_up()
+        self.adopt_accepted_model()
 
 
 class SettlementFailedBehaviour(SmpcMnistBaseBehaviour):

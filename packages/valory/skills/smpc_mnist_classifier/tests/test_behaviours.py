@@ -39,6 +39,7 @@ from packages.valory.skills.smpc_mnist_classifier.behaviours import (
     CRS_DOMAIN,
     AggregationBehaviour,
     DecryptionShareBehaviour,
+    FinalizeModelBehaviour,
     GlobalModelVoteBehaviour,
     JointKeyBehaviour,
     KeyExchangeBehaviour,
@@ -861,30 +862,36 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
         )
         self.assert_accepts(payload, plain)
 
-    def test_the_accepted_model_and_its_record_are_saved_when_the_vote_ends(
+    def test_the_model_is_adopted_and_recorded_once_its_settlement_is_final(
         self, epoch: Epoch, agent_data: learning.AgentData, tmp_path: Path, monkeypatch: MonkeyPatch
     ) -> None:
-        """The vote accepts this agent's candidate: as the round ends, the vote behaviour adopts it, writes model and record."""
+        """Accepted by the vote, the candidate is not yet final; as FinalizeModelRound ends (settlement validated),
+        the agent adopts it and writes model and record, with the settlement tx hash."""
         monkeypatch.setitem(self.skill.skill_context.params.__dict__, "run_dir", tmp_path)
         decryptors = ["agent_1", "agent_3", ME]
         _, _, values, shares = self.prepare(epoch, agent_data, decryptors)
         bundles = {agent: pack_bundle(dict(enumerate(s.to_bytes() for s in shares[agent]))) for agent in decryptors}
+        tx_hash = "0x" + "ab" * 32
 
-        def accepted() -> SynchronizedData:
-            """What GlobalModelVoteRound leaves when the quorum votes for this agent's candidate."""
+        def accepted(**extra: Any) -> SynchronizedData:
+            """What the vote (and, with `extra`, the finalization) leaves when the quorum accepts the candidate."""
             digest = learning.model_digest(cast(learning.MnistCnn, self.private.candidate_model))
-            record = {"global_round": 3, "period": 0, "global_model_digest": digest}
+            record = {"global_round": 3, "period": 0, "global_model_digest": digest, **extra}
             outcome = dict(global_model_digest=digest, global_round=3, accepted_round_record=record)
-            return self.data(**{**values, **outcome, "last_accepted_period": 0})
+            return self.data(**{**values, **outcome, "last_accepted_period": 0, "final_tx_hash": tx_hash})
 
         self.data_after_round = accepted
         payload = self.vote(values, bundles)
+        assert self.private.adopted_round == 0 and not (tmp_path / ME / "rounds").exists(), "not final yet"
+        self.data_after_round = lambda: accepted(settlement_tx_hash=tx_hash)
+        self.run_behaviour(FinalizeModelBehaviour, accepted(), Event.DONE, ResetAndPauseBehaviour)
         candidate = cast(learning.MnistCnn, self.private.candidate_model)
         assert self.private.global_model is candidate and self.private.adopted_round == 3
         saved = learning.load_model(tmp_path / ME / "models" / "round_0003.pt")
         assert learning.model_digest(saved) == payload.global_model_digest
         written = json.loads((tmp_path / ME / "rounds" / "round_0003.json").read_text())
         assert written["global_model_digest"] == payload.global_model_digest
+        assert written["settlement_tx_hash"] == tx_hash
         assert 0.0 <= written["validation_accuracy"] <= 1.0
 
     def test_an_unreadable_bundle_is_excluded(
