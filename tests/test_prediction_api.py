@@ -26,6 +26,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from devnet.service import REPO_ROOT, LocalService, agent_name
 from packages.valory.skills.smpc_mnist_classifier import learning
+from packages.valory.skills.smpc_mnist_classifier.composition import (
+    SmpcMnistServiceAbciApp,
+)
 from tests.test_service_e2e import record_path, rounds_recorded, wait_for
 
 AGENT = 0
@@ -93,6 +96,12 @@ def mnist_digit(index: int) -> Tuple[np.ndarray, int]:
     return images[index], int(labels[index])
 
 
+# Every round of the composed service (registration, key generation, training, update, settlement, reset).
+SERVICE_ROUNDS = {
+    round_cls.auto_round_id() for round_cls in SmpcMnistServiceAbciApp.transition_function
+}
+
+
 def png_bytes(pixels: np.ndarray) -> bytes:
     """A grayscale PNG of the pixels."""
     buffer = io.BytesIO()
@@ -111,15 +120,8 @@ def test_healthcheck_reports_the_fsm(service: LocalService) -> None:
     """Current round, period, seconds since the last transition, healthy."""
     status, _headers, health = call(service, "GET", "/healthcheck")
     assert status == 200
-    assert health["current_round"] in {
-        "training_round",
-        "submit_update_round",
-        "aggregation_round",
-        "decryption_share_round",
-        "global_model_vote_round",
-        "reset_and_pause_round",
-    }
-    assert health["period"] >= 1
+    assert health["current_round"] in SERVICE_ROUNDS
+    assert health["period"] >= 0
     assert 0 <= health["seconds_since_last_transition"] < 120
     assert health["is_tm_healthy"] is True and health["is_healthy"] is True
 

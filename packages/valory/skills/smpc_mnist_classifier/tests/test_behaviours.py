@@ -536,7 +536,14 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         digest = learning.model_digest(accepted)
         learning.save_model(accepted, tmp_path / ME / "models" / "round_0001.pt")
         record = {"global_round": 1, "period": 0, "global_model_digest": digest}
-        values = dict(global_model_digest=digest, global_round=1, accepted_round_record=record, last_accepted_period=0)
+        values = dict(
+            global_model_digest=digest,
+            global_round=1,
+            accepted_round_record=record,
+            final_round_record=record,
+            settlement_failure="",
+            last_accepted_period=0,
+        )
         with caplog.at_level(logging.INFO):
             self.run_behaviour(
                 TrainingBehaviour, self.data(period=1, **self.keyed(epoch), **values), Event.DONE_TRAINING,
