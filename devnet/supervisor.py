@@ -153,9 +153,13 @@ class Supervisor:
         with self._lock:
             entries = [self._supervised.pop(name) for name in names]
         processes = [entry.process for entry in entries if entry.process is not None]
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal_number)
+        live = [process for process in processes if process.poll() is None]
+        if signal_number == signal.SIGKILL:
+            # Freeze every group first, so that none of them logs another's death before its own.
+            for process in live:
+                os.killpg(process.pid, signal.SIGSTOP)
+        for process in live:
+            os.killpg(process.pid, signal_number)
         deadline = time.monotonic() + grace
         for process in processes:
             try:
