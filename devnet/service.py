@@ -515,20 +515,22 @@ class LocalService:
         self.supervisor.stop([node_name(index), agent_name(index)])
 
     def stop(self) -> None:
-        """Stop everything started, in an order that logs no errors: the nodes, then the agents, kubo and anvil.
+        """Stop everything started, in an order that logs no errors: freeze the nodes, stop the agents, kill the nodes.
 
-        Tendermint 0.34 logs some 40 error lines when a 4-node net stops gracefully (every node reports
-        each peer and its RPC server closing), so the nodes are killed at once: a node is crash-safe (its
-        WAL and stores replay on restart) and its agent only logs that the ABCI connection closed. The
-        agents and kubo then stop on SIGINT.
+        Tendermint 0.34 logs some 40 error lines when a 4-node net stops gracefully (every node reports each peer
+        and its RPC server closing), and an agent whose node dies while it writes an ABCI response logs that its
+        send loop lost the connection. So the nodes are frozen (SIGSTOP) first: the agents then stop on SIGINT
+        with nothing closing under them, and the frozen nodes are killed, which they never notice. A node is
+        crash-safe (its WAL and stores replay on restart). kubo and anvil stop last, on SIGINT.
         """
         names = self.supervisor.names
-        self.supervisor.stop(
-            [name for name in names if name.startswith(NODE_PREFIX)],
-            signal_number=signal.SIGKILL,
-        )
-        for kind in (AGENT_PREFIX, "ipfs", "anvil"):
-            self.supervisor.stop([name for name in names if name.startswith(kind)])
+        nodes = [name for name in names if name.startswith(NODE_PREFIX)]
+        self.supervisor.freeze(nodes)
+        for kind in (AGENT_PREFIX, NODE_PREFIX, "ipfs", "anvil"):
+            self.supervisor.stop(
+                [name for name in names if name.startswith(kind)],
+                signal_number=signal.SIGKILL if kind == NODE_PREFIX else signal.SIGINT,
+            )
         self.supervisor.close()
 
     def write_agents_file(self) -> None:
