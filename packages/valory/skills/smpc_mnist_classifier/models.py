@@ -28,10 +28,10 @@ from packages.valory.skills.smpc_mnist_classifier.learning import (
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import Event
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
-    EncryptedVector,
-    JointPublicKey,
-    KeyGenerationParty,
-    ThresholdKeyShare,
+    Aggregate,
+    Dealer,
+    IssuanceRecord,
+    KeyShare,
 )
 from packages.valory.skills.transaction_settlement_abci.models import (
     TransactionParams,
@@ -172,18 +172,18 @@ class AgentPrivateState:  # pylint: disable=too-many-instance-attributes
     update_blob: Optional[bytes] = None  # the encrypted update committed to in this period
     candidate_model: Optional[MnistCnn] = None
     box_key: Optional[PrivateKey] = None
-    key_party: Optional[KeyGenerationParty] = None
-    key_share: Optional[ThresholdKeyShare] = None
-    joint_key: Optional[JointPublicKey] = None
-    aggregate: Optional[EncryptedVector] = None
+    dealer: Optional[Dealer] = None  # this agent's dealing, until its key share is final
+    key_share: Optional[KeyShare] = None  # names its key epoch (the joint key's digest) and QUAL
+    issuance: IssuanceRecord = field(default_factory=IssuanceRecord)
+    aggregate: Optional[Aggregate] = None
     published_shares: Dict[str, Tuple[str, str]] = field(default_factory=dict)
 
     def start_key_epoch(self) -> None:
         """Drop all key material: a new key epoch starts from nothing."""
         self.box_key = None
-        self.key_party = None
+        self.dealer = None
         self.key_share = None
-        self.joint_key = None
+        self.issuance = IssuanceRecord()
         self.update_blob = None
         self.aggregate = None
 
