@@ -117,6 +117,7 @@ RECORDS_FOLDER = "rounds"
 MODELS_FOLDER = "models"
 BLOBS_FOLDER = "blobs"
 AGGREGATE_BLOB = "aggregate"
+KEYSTORE_FILE = "keystore.bin"
 # Backoff between IPFS attempts: 1, 2, 4, 8, 8, ... seconds, within the params' ipfs_retry_budget.
 IPFS_RETRY_FIRST_SECONDS = 1.0
 IPFS_RETRY_FACTOR = 2.0
@@ -167,8 +168,52 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
 
     @property
     def private(self) -> AgentPrivateState:
-        """What only this agent holds."""
-        return cast(PrivateState, self.context.private_state).agent
+        """What only this agent holds (after a restart, first taken back from its key store)."""
+        agent = cast(PrivateState, self.context.private_state).agent
+        if not agent.keys_restored:
+            agent.keys_restored = True
+            self._restore_keys(agent)
+        return agent
+
+    @property
+    def keystore(self) -> ckks.Keystore:
+        """This agent's password-encrypted key store file."""
+        agent = cast(PrivateState, self.context.private_state).agent
+        if agent.keystore is None:
+            path = self.agent_folder / KEYSTORE_FILE
+            agent.keystore = ckks.Keystore(str(path), self.params.keystore_password)
+        return agent.keystore
+
+    def save_keys(self) -> None:
+        """Persist box key, dealer, key share and issuance record, before anything they made is published."""
+        private = self.private
+        if private.box_key is None:
+            return
+        self.agent_folder.mkdir(parents=True, exist_ok=True)
+        self.keystore.save(
+            ckks.KeystoreContents(
+                private.box_key,
+                private.key_share,
+                (private.issuance.to_bytes(),),
+                private.dealer,
+            )
+        )
+
+    def _restore_keys(self, private: AgentPrivateState) -> None:
+        """A restarted agent takes its key material back, so it resumes its role in the same key epoch."""
+        if private.box_key is not None or not (self.agent_folder / KEYSTORE_FILE).exists():
+            return
+        try:
+            contents = self.keystore.load()
+            records = [ckks.IssuanceRecord.from_bytes(r) for r in contents.issuance_records]
+        except ckks.ThresholdCkksError as error:
+            self.context.logger.error(f"The key store cannot be used: {error}")
+            return
+        private.box_key, private.dealer = contents.box_key, contents.dealer
+        private.key_share = contents.key_share
+        private.issuance = records[0] if records else ckks.IssuanceRecord()
+        epoch = "none" if contents.key_share is None else contents.key_share.epoch.hex()
+        self.context.logger.info(f"Key material restored from the key store (key epoch {epoch})")
 
     @property
     def me(self) -> str:
@@ -474,6 +519,7 @@ class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
             self.private.start_key_epoch()
             box_key = PrivateKey.generate()
             self.private.box_key = box_key
+            self.save_keys()
             payload = KeyExchangePayload(
                 self.me, box_public_key=bytes(box_key.public_key).hex()
             )
@@ -498,6 +544,7 @@ class DealingCommitBehaviour(SmpcMnistBaseBehaviour):
                 yield from self.sit_out(f"no dealing for this roster: {error}")
                 return
             self.private.dealer = dealer
+            self.save_keys()
             commitment = ckks.dealing_commitment(
                 dealer.dealing.to_bytes(), self.crs_seed(), dealer.index
             )
@@ -747,6 +794,8 @@ class JointKeyBehaviour(KeyGenerationBehaviour):
             self.context.logger.error(f"This agent gets no key share: {error}")
             return
         self.private.dealer = None
+        self.private.issuance.keep_epoch(public_key.digest)
+        self.save_keys()
 
 
 class TrainingBehaviour(SmpcMnistBaseBehaviour):
@@ -795,6 +844,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
                     key_share,
                     context,
                 )
+                self.save_keys()
             except INPUT_ERRORS as error:  # e.g. a diverged model's NaN update
                 yield from self.sit_out(f"no local update this period: {error}")
                 return
@@ -975,6 +1025,7 @@ class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
         if stored is None:
             try:
                 blob = self._share(aggregate, key_share)
+                self.save_keys()
             except INPUT_ERRORS as error:
                 yield from self.sit_out(f"no decryption share: {error}")
                 return

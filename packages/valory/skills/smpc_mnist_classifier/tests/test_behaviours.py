@@ -601,6 +601,39 @@ class TestKeyGenerationBehaviours(SmpcBehaviourTest):
         assert "Excluding the dealing of agent_3" in caplog.text
 
 
+    def test_a_restarted_agent_takes_its_key_share_back_from_the_key_store(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """The key share is saved (password-encrypted) as key generation ends; a restarted agent (empty memory)
+        reads it back and contributes in the same key epoch, and its issuance record is saved with its update."""
+        self.joint_key(epoch, self.dealt(epoch))
+        saved = cast(ckks.KeyShare, self.private.key_share).to_bytes()
+        keystore = self.skill.skill_context.params.agent_folder(ME) / behaviours_module.KEYSTORE_FILE
+        assert keystore.exists() and saved not in keystore.read_bytes()
+        self.skill.skill_context.private_state.agent = AgentPrivateState(data=agent_data)
+
+        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
+            """Training stand-in: a small step from the base model, at once."""
+            yield from ()
+            return learning.apply_update(learning.build_model(1), small_updates(1)[0])
+
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour,
+                self.data(**self.keyed(epoch)),
+                Event.DONE_TRAINING,
+                SubmitUpdateBehaviour,
+                {"_train_in_background": train},
+            )
+        assert isinstance(payload, TrainingPayload)
+        assert "Key material restored from the key store" in caplog.text
+        assert cast(ckks.KeyShare, self.private.key_share).to_bytes() == saved
+        contents = ckks.Keystore(str(keystore), "development-only-change-me").load()
+        (record,) = contents.issuance_records
+        issued = ckks.IssuanceRecord.from_bytes(record)
+        assert issued.issued(ckks.issuance.IssuanceKind.ENCRYPTION, period_context(epoch))
+
+
 # ------------------------------------------------------------------------------------- training and update
 
 
