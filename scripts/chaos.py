@@ -86,7 +86,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     console = Console()
-    run_dir = args.run_dir or REPO_ROOT / "runs" / f"chaos-{datetime.now():%Y%m%d-%H%M%S}"
+    run_dir = (args.run_dir or REPO_ROOT / "runs" / f"chaos-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     out = args.out or run_dir / "chaos.json"
     run = ChaosRun(
         LocalService(run_dir),

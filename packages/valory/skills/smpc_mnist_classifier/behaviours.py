@@ -564,6 +564,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         """Train off the main loop, encrypt the update, then report and commit to it."""
         self.private.update_blob = None
         self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
+        yield from self._catch_up()
         yield from self.prune_blobs()
         if self.synchronized_data.previous_update_incomplete:
             failure = self.synchronized_data.settlement_failure
@@ -613,6 +614,68 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
                 ),
             )
         yield from self.submit(payload)
+
+    def _catch_up(self) -> Generator:
+        """Rebuild the last accepted model from its round's public record if this agent missed that round.
+
+        An agent whose Tendermint node was down while a round was accepted passes through that round's
+        blocks without acting. The record (agreed in consensus) names the included updates and the
+        decryption shares, so the agent aggregates the same updates, checks the aggregate's digest,
+        combines the shares and applies the average to the model it holds; the result must have the
+        accepted digest. Only a lag of one round can be closed: older records are not kept in consensus.
+        """
+        record = self.synchronized_data.accepted_round_record
+        joint_key, base = self.private.joint_key, self.private.global_model
+        if (
+            not record
+            or record["global_round"] != self.private.adopted_round + 1
+            or joint_key is None
+            or base is None
+        ):
+            return
+        included = record["included_updates"]
+        updates = yield from self.load_valid(
+            {sender: (item["cid"], item["digest"]) for sender, item in included.items()},
+            "the update",
+            lambda sender, blob: ckks.EncryptedVector.from_bytes(blob),
+        )
+        if set(updates) != set(included):
+            return
+        aggregate = ckks.aggregate_encrypted(
+            [updates[sender] for sender in sorted(updates)],
+            weights=[included[sender]["sample_count"] for sender in sorted(updates)],
+        )
+        if aggregate.digest.hex() != record["aggregate_digest"]:
+            return
+        decryptor_set = [self.party_index(sender) for sender in sorted(record["decryption_shares"])]
+
+        def parse(sender: str, blob: bytes) -> List[ckks.DecryptionShare]:
+            """One decryptor's shares of this aggregate, checked as the vote checks them."""
+            shares = [ckks.DecryptionShare.from_bytes(entry) for entry in unpack_bundle(blob).values()]
+            GlobalModelVoteBehaviour._check_shares(  # pylint: disable=protected-access
+                shares, self.party_index(sender), aggregate, joint_key, decryptor_set
+            )
+            return shares
+
+        shares = yield from self.load_valid(
+            {sender: (item["cid"], item["digest"]) for sender, item in record["decryption_shares"].items()},
+            "the decryption shares",
+            parse,
+        )
+        try:
+            result = ckks.combine_decryption_shares(
+                aggregate, [share for sender in sorted(shares) for share in shares[sender]], decryptor_set, joint_key
+            )
+            candidate = learning.apply_update(base, learning.check_parameter_vector(result.values))
+        except INPUT_ERRORS as error:
+            self.context.logger.error(f"Could not rebuild global round {record['global_round']}: {error}")
+            return
+        self.private.candidate_model = candidate
+        self.adopt_accepted_model()
+        if self.private.adopted_round == record["global_round"]:
+            self.context.logger.info(
+                f"Caught up: global round {record['global_round']} rebuilt from its record"
+            )
 
     @staticmethod
     def _ciphertext(update: np.ndarray, joint_key: ckks.JointPublicKey) -> bytes:
