@@ -314,6 +314,19 @@ class SmpcBehaviourTest(FSMBehaviourBaseCase):
         )
         return payload
 
+    def trained(self, epoch: Epoch, agent_data: learning.AgentData, local: learning.MnistCnn) -> Dict[str, Callable]:
+        """This agent holds its key share and data; training yields `local` at once (patches to apply)."""
+        self.private.key_share = epoch.key_share(MY_INDEX)
+        self.private.joint_key = epoch.joint_key
+        self.private.data = agent_data
+
+        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
+            """Training stand-in: the given local model, at once."""
+            yield from ()
+            return local
+
+        return {"_train_in_background": train}
+
     # -- data of the simulated agents
 
     def keyed(self, epoch: Epoch, **values: Any) -> Dict[str, Any]:
@@ -513,19 +526,6 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         written = json.loads((tmp_path / ME / "rounds" / "round_0001.json").read_text())
         assert written["global_model_digest"] == digest and 0.0 <= written["validation_accuracy"] <= 1.0
         assert written["settlement_tx_hash"] == "0x01"
-
-    def trained(self, epoch: Epoch, agent_data: learning.AgentData, local: learning.MnistCnn) -> Dict[str, Callable]:
-        """This agent holds its key share and data; training yields `local` at once (patches to apply)."""
-        self.private.key_share = epoch.key_share(MY_INDEX)
-        self.private.joint_key = epoch.joint_key
-        self.private.data = agent_data
-
-        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
-            """Training stand-in: the given local model, at once."""
-            yield from ()
-            return local
-
-        return {"_train_in_background": train}
 
     def test_a_restarted_agent_restores_the_accepted_model_from_its_saved_copy(
         self, epoch: Epoch, tmp_path: Path, monkeypatch: MonkeyPatch, caplog: LogCaptureFixture
@@ -953,6 +953,83 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
             payload = self.vote(values, bundles)
         assert "Excluding the decryption shares of agent_2" in caplog.text
         self.assert_accepts(payload, plain)
+
+
+class TestCatchUp(DecryptionCase):
+    """An agent whose node was down while a round was accepted rebuilds that model from the round's record."""
+
+    def missed_round(self, epoch: Epoch, agent_data: learning.AgentData) -> Tuple[Dict[str, Any], str]:
+        """The data of the next period after a round this agent missed, and the accepted model's digest."""
+        aggregate, _, values = self.average(epoch)
+        decryptors = ["agent_1", "agent_2", "agent_3"]
+        bundles = {
+            agent: pack_bundle(dict(enumerate(s.to_bytes() for s in shares)))
+            for agent, shares in self.published_shares(epoch, aggregate, decryptors).items()
+        }
+        members = [AGENTS.index(agent) + 1 for agent in decryptors]
+        shares = [ckks.DecryptionShare.from_bytes(entry) for blob in bundles.values() for entry in unpack_bundle(blob).values()]
+        average = ckks.combine_decryption_shares(aggregate, shares, members, epoch.joint_key).values
+        digest = learning.model_digest(learning.apply_update(learning.build_model(1), average))
+        updates = {payload["sender"]: payload for payload in values["submitted_updates"].values()}
+        reports = {payload["sender"]: payload for payload in values["training_reports"].values()}
+        record = {
+            "global_round": 1,
+            "period": 0,
+            "global_model_digest": digest,
+            "aggregate_digest": aggregate.digest.hex(),
+            "included_updates": {
+                sender: {
+                    "cid": updates[sender]["update_cid"],
+                    "digest": updates[sender]["update_digest"],
+                    "commitment": reports[sender]["update_commitment"],
+                    "sample_count": reports[sender]["sample_count"],
+                }
+                for sender in values["included"].split(",")
+            },
+            "decryption_shares": {
+                agent: dict(zip(("cid", "digest"), self.ipfs.put(blob, "decryption_shares")))
+                for agent, blob in bundles.items()
+            },
+        }
+        self.private.global_model, self.private.data = learning.build_model(1), agent_data
+        accepted = dict(
+            global_model_digest=digest,
+            global_round=1,
+            accepted_round_record=record,
+            final_round_record=record,
+            last_accepted_period=0,
+            settlement_failure="",
+        )
+        return self.keyed(epoch, **accepted), digest
+
+    def test_a_missed_round_is_rebuilt_from_its_record_and_the_agent_trains_again(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """No candidate, no saved copy, one round behind: the agent rebuilds round 1, adopts it and reports."""
+        values, digest = self.missed_round(epoch, agent_data)
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
+        assert "Caught up: global round 1 rebuilt from its record" in caplog.text
+        assert self.private.adopted_round == 1
+        assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
+        assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
+
+    def test_a_record_whose_aggregate_does_not_match_leaves_the_agent_sitting_out(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """Updates that do not give the recorded aggregate are not decrypted: the agent stays behind, sits out."""
+        values, _ = self.missed_round(epoch, agent_data)
+        values["accepted_round_record"]["aggregate_digest"] = "12" * 32
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
+        assert payload is None and self.private.adopted_round == 0
+        assert "the agreed one is round 1" in caplog.text
 
 
 # ------------------------------------------------------------------------------------- IPFS outages
