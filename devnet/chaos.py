@@ -42,6 +42,7 @@ RECOVERY_SECONDS = 1200.0
 MAX_FAULT_DELAY_SECONDS = 60.0  # a fault strikes at a random moment up to this long into a period
 QUORUM = SAFE_THRESHOLD
 INCOMPLETE_WARNING = "ended without a final global model"
+LAGGING = "lagging"  # an agent's entry for a round it has no record of
 
 
 @dataclass
@@ -90,6 +91,11 @@ class ChaosReport:
     gave_up: List[str] = field(default_factory=list)
     elapsed_seconds: float = 0.0
 
+    @property
+    def final_digests(self) -> int:
+        """How many model digests the agents that recorded the newest quorum round hold (1: agreement)."""
+        return len(set(self.final_agreement.values()) - {LAGGING})
+
     def summary(self) -> Dict[str, object]:
         """The numbers a reader wants first."""
         lost = [fault.periods_lost for fault in self.faults if fault.periods_lost is not None]
@@ -100,7 +106,7 @@ class ChaosReport:
             "faults": len(self.faults),
             "faults_recovered": sum(1 for fault in self.faults if fault.recovered),
             "max_periods_lost_per_fault": max(lost, default=None),
-            "final_digests": len(set(self.final_agreement.values())),
+            "final_digests": self.final_digests,
             "elapsed_seconds": round(self.elapsed_seconds, 1),
         }
 
@@ -137,7 +143,7 @@ def agreement(service: LocalService, global_round: int) -> Dict[str, str]:
             for record in records(service, agent)
             if record["global_round"] == global_round
         ]
-        found[agent_name(agent)] = digests[0] if digests else "lagging"
+        found[agent_name(agent)] = digests[0] if digests else LAGGING
     return found
 
 
@@ -306,9 +312,9 @@ class ChaosRun:
         fault.recovery_round, fault.recovery_period = newer["global_round"], newer["period"]
         fault.periods_lost = max(0, newer["period"] - (fault.period or newer["period"]))
         digests = agreement(self.service, newer["global_round"])
-        fault.agreeing = [name for name, digest in digests.items() if digest != "lagging"]
-        fault.lagging = [name for name, digest in digests.items() if digest == "lagging"]
-        fault.digests = len({digest for digest in digests.values() if digest != "lagging"})
+        fault.agreeing = [name for name, digest in digests.items() if digest != LAGGING]
+        fault.lagging = [name for name, digest in digests.items() if digest == LAGGING]
+        fault.digests = len(set(digests.values()) - {LAGGING})
 
     def _finish(self) -> None:
         """The closed periods' outcomes and every agent's digest of the newest quorum round."""
