@@ -245,6 +245,8 @@ class ChaosRun:
                 return
             self._wait(lambda: (service_period(self.service) or 0) >= period + 1 or None, RECOVERY_SECONDS)
             time.sleep(self.rng.uniform(0, MAX_FAULT_DELAY_SECONDS))  # a random moment in the period
+            if self._out_of_time():
+                return
             fault = self._inject()
             self._recover(fault)
             self.report.faults.append(fault)
