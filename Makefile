@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: install sync lock check test run bench evaluate
+.PHONY: install sync lock check test run bench evaluate chaos
 
 install:
 	bash scripts/install.sh
@@ -37,3 +37,7 @@ evaluate: install
 
 bench: sync
 	$(ENV) python scripts/bench_ckks.py && python scripts/bench_keygen.py && python scripts/bench_learning.py && python scripts/bench_service.py && python scripts/bench_zk.py
+
+# The service under random faults (agent/node kill -9, kubo outage, junk transactions): make chaos [PERIODS=50] [FAULTS=20].
+chaos: sync
+	$(ENV) python scripts/chaos.py --periods $(or $(PERIODS),50) --faults $(or $(FAULTS),20)

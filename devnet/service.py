@@ -449,18 +449,28 @@ class LocalService:
         self._wait_until(
             lambda i: port_open(NodePorts.of(i).abci), "serve ABCI", agent_name
         )
-        for i, home in enumerate(self.node_dirs):
-            self.supervisor.start(
-                ProcessSpec(
-                    node_name(i),
-                    [tool("tendermint"), "node", "--home", str(home)],
-                    self.run_dir,
-                    dict(os.environ),
-                    self.console_path(node_name(i)),
-                    ready=partial(port_open, NodePorts.of(i).abci),
-                )
-            )
+        for i in range(NUMBER_OF_AGENTS):
+            self.supervisor.start(self.node_spec(i))
         self._wait_until(lambda i: node_healthy(NodePorts.of(i).rpc), "answer /health", node_name)
+
+    def node_spec(self, index: int) -> ProcessSpec:
+        """How node `index` runs: (re)started only while its agent serves ABCI."""
+        return ProcessSpec(
+            node_name(index),
+            [tool("tendermint"), "node", "--home", str(self.node_dirs[index])],
+            self.run_dir,
+            dict(os.environ),
+            self.console_path(node_name(index)),
+            ready=partial(port_open, NodePorts.of(index).abci),
+        )
+
+    def kill_node(self, index: int) -> None:
+        """kill -9 node `index`, unsupervised (a node outage, for tests and chaos runs); start_node brings it back."""
+        self.supervisor.stop([node_name(index)], signal_number=signal.SIGKILL)
+
+    def start_node(self, index: int) -> None:
+        """Start node `index` again, supervised, on its home (it replays its WAL and catches up from its peers)."""
+        self.supervisor.start(self.node_spec(index))
 
     def start_ipfs(self) -> None:
         """Start kubo on the run's repository, supervised, and wait until it answers (again, after stop_ipfs)."""

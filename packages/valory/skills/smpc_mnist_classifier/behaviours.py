@@ -398,24 +398,16 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         )
         return response.status_code == OK_STATUS or NOT_PINNED in response.body
 
-    def load_valid(
-        self,
-        published: Mapping[str, Tuple[str, str]],
-        what: str,
-        parse: Callable[[str, bytes], Any],
-    ) -> Generator[None, None, Dict[str, Any]]:
-        """Fetch each agent's (cid, digest) blob and parse it; exclude, with a clear log line, what fails."""
-        valid = {}
+    def load_indexed(
+        self, published: Mapping[str, Tuple[str, str]], what: str
+    ) -> Generator[None, None, Dict[int, bytes]]:
+        """Each agent's (cid, digest) blob that IPFS serves with that digest, by the agent's party index."""
+        blobs = {}
         for sender, (cid, digest) in sorted(published.items()):
-            label = f"{what} of {sender}"
-            blob = yield from self.load_blob(cid, digest, label)
-            if blob is None:
-                continue
-            try:
-                valid[sender] = parse(sender, blob)
-            except INPUT_ERRORS as error:
-                self.context.logger.error(f"Excluding {label}: {error}")
-        return valid
+            blob = yield from self.load_blob(cid, digest, f"{what} of {sender}")
+            if blob is not None:
+                blobs[self.party_index(sender)] = blob
+        return blobs
 
     def box_public_keys(self) -> Dict[int, bytes]:
         """Every key holder's box public key, by party index."""
@@ -446,13 +438,17 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
     def period_context(self) -> ckks.PeriodContext:
         """The agreed data this period's a_r, contributions and shares are bound to."""
         data = self.synchronized_data
+        return self.context_for(data.global_round, data.period_count, data.global_model_digest)
+
+    def context_for(self, global_round: int, period: int, base_model_digest: str) -> ckks.PeriodContext:
+        """The context of a period of the agreed key epoch that trained on `base_model_digest` ('' before round 1)."""
         return ckks.PeriodContext(
             ckks.DEFAULT_PARAMETERS,
-            bytes.fromhex(data.joint_public_key_digest),
-            data.global_round,
-            data.period_count,
-            # 32 bytes naming the agreed base model (whose digest is '' before the first one)
-            hashlib.sha256(BASE_MODEL_DOMAIN + data.global_model_digest.encode()).digest(),
+            bytes.fromhex(self.synchronized_data.joint_public_key_digest),
+            global_round,
+            period,
+            # 32 bytes naming the agreed base model
+            hashlib.sha256(BASE_MODEL_DOMAIN + base_model_digest.encode()).digest(),
             learning.PARAMETER_COUNT,
         )
 
@@ -807,6 +803,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         """Train off the main loop, encrypt the update, then report and commit to it."""
         self.private.update_blob = None
         self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
+        yield from self._catch_up()
         yield from self.prune_blobs()
         if self.synchronized_data.previous_update_incomplete:
             failure = self.synchronized_data.settlement_failure
@@ -876,6 +873,76 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         return ckks.encrypt_update(
             update, weight, key_share, context, self.private.issuance
         )
+
+    def _catch_up(self) -> Generator:
+        """Rebuild the last accepted model from its round's public record if this agent missed that round.
+
+        An agent whose Tendermint node was down while a round was accepted passes through that round's
+        blocks without acting. The record (agreed in consensus) names the included updates, their
+        commitments and the sealed decryption shares, so the agent sums the same contributions, checks
+        the sum's digest, opens the shares sealed to it and applies the average to the model it holds;
+        the result must have the accepted digest. Only a lag of one round can be closed: older records are
+        not kept in consensus.
+        """
+        record = self.synchronized_data.accepted_round_record
+        base, box_key = self.private.global_model, self.private.box_key
+        key_share = self.current_key_share()
+        if (
+            not record
+            or record["global_round"] != self.private.adopted_round + 1
+            or record["joint_public_key_digest"] != self.synchronized_data.joint_public_key_digest
+            or base is None
+            or box_key is None
+            or key_share is None
+        ):
+            return
+        aggregate = yield from self._recorded_aggregate(record, base, key_share)
+        if aggregate is None:
+            return
+        holders = self.synchronized_data.key_holders
+        sealed = yield from self.load_indexed(
+            {sender: (item["cid"], item["digest"]) for sender, item in record["decryption_shares"].items()},
+            "the decryption share",
+        )
+        try:
+            result = ckks.combine_decryption_shares(
+                aggregate, sorted(sealed.items()), self.party_index(self.me), box_key, len(holders), key_share.threshold
+            )
+            candidate = learning.apply_update(base, learning.check_parameter_vector(result.values))
+        except INPUT_ERRORS as error:
+            self.context.logger.error(f"Could not rebuild global round {record['global_round']}: {error}")
+            return
+        self.private.candidate_model = candidate
+        self.adopt_accepted_model()
+        if self.private.adopted_round == record["global_round"]:
+            self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
+
+    def _recorded_aggregate(
+        self, record: Dict[str, Any], base: learning.MnistCnn, key_share: ckks.KeyShare
+    ) -> Generator[None, None, Optional[ckks.Aggregate]]:
+        """The sum of a record's included contributions, if it has the recorded digest."""
+        previous_round = record["global_round"] - 1
+        context = self.context_for(
+            previous_round,
+            record["period"],
+            learning.model_digest(base) if previous_round else "",
+        )
+        included = record["included_updates"]
+        commitments = {self.party_index(sender): bytes.fromhex(item["commitment"]) for sender, item in included.items()}
+        reveals = yield from self.load_indexed(
+            {sender: (item["cid"], item["digest"]) for sender, item in included.items()}, "the update"
+        )
+        outcome = ckks.aggregate_contributions(
+            context, commitments, reveals, key_share.qualified, len(self.synchronized_data.key_holders), key_share.threshold
+        )
+        aggregate = outcome.aggregate
+        if aggregate is None or aggregate.digest.hex() != record["aggregate_digest"]:
+            self.context.logger.error(
+                f"Could not rebuild global round {record['global_round']}: its updates do not sum to the recorded digest"
+            )
+            return None
+        return aggregate
+
 
     def _agent_data(self) -> learning.AgentData:
         """This agent's partition, loaded once: its index among all registered agents picks it."""
@@ -996,14 +1063,10 @@ class AggregationBehaviour(SmpcMnistBaseBehaviour):
 
     def _reveals(self) -> Generator[None, None, Dict[int, bytes]]:
         """Each revealed update that IPFS serves with its agreed digest, by party index."""
-        reveals = {}
-        for sender, item in sorted(self.synchronized_data.submitted_updates.items()):
-            blob = yield from self.load_blob(
-                item.update_cid, item.update_digest, f"the update of {sender}"
-            )
-            if blob is not None:
-                reveals[self.party_index(sender)] = blob
-        return reveals
+        submitted = self.synchronized_data.submitted_updates
+        return (yield from self.load_indexed(
+            {sender: (item.update_cid, item.update_digest) for sender, item in submitted.items()}, "the update"
+        ))
 
 
 class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
@@ -1104,14 +1167,12 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
 
     def _sealed_shares(self) -> Generator[None, None, List[Tuple[int, bytes]]]:
         """(party index, sealed share) of every key holder whose share IPFS serves with its agreed digest."""
-        sealed = []
-        for sender, item in sorted(self.synchronized_data.decryption_shares.items()):
-            blob = yield from self.load_blob(
-                item.shares_cid, item.shares_digest, f"the decryption share of {sender}"
-            )
-            if blob is not None:
-                sealed.append((self.party_index(sender), blob))
-        return sealed
+        shares = self.synchronized_data.decryption_shares
+        sealed = yield from self.load_indexed(
+            {sender: (item.shares_cid, item.shares_digest) for sender, item in shares.items()},
+            "the decryption share",
+        )
+        return sorted(sealed.items())
 
     def _log_shares(self, result: ckks.DecryptionResult, holders: List[str]) -> None:
         """Name every key holder whose share was unusable or inconsistent; say when there was no redundancy."""

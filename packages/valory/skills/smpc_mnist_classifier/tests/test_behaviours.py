@@ -364,6 +364,18 @@ class SmpcBehaviourTest(FSMBehaviourBaseCase):
         )
         return payload
 
+    def trained(self, epoch: Epoch, agent_data: learning.AgentData, local: learning.MnistCnn) -> Dict[str, Callable]:
+        """This agent holds its key share and data; training yields `local` at once (patches to apply)."""
+        self.private.key_share = epoch.key_shares[MY_INDEX]
+        self.private.data = agent_data
+
+        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
+            """Training stand-in: the given local model, at once."""
+            yield from ()
+            return local
+
+        return {"_train_in_background": train}
+
     # -- data of the simulated agents
 
     def keyed(self, epoch: Epoch, **values: Any) -> Dict[str, Any]:
@@ -686,18 +698,6 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         written = json.loads((tmp_path / ME / "rounds" / "round_0001.json").read_text())
         assert written["global_model_digest"] == digest and 0.0 <= written["validation_accuracy"] <= 1.0
         assert written["settlement_tx_hash"] == "0x01"
-
-    def trained(self, epoch: Epoch, agent_data: learning.AgentData, local: learning.MnistCnn) -> Dict[str, Callable]:
-        """This agent holds its key share and data; training yields `local` at once (patches to apply)."""
-        self.private.key_share = epoch.key_shares[MY_INDEX]
-        self.private.data = agent_data
-
-        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
-            """Training stand-in: the given local model, at once."""
-            yield from ()
-            return local
-
-        return {"_train_in_background": train}
 
     def test_a_restarted_agent_restores_the_accepted_model_from_its_saved_copy(
         self, epoch: Epoch, tmp_path: Path, monkeypatch: MonkeyPatch, caplog: LogCaptureFixture
@@ -1129,6 +1129,86 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
             payload = self.vote(values, sealed)
         assert (payload.global_model_digest, payload.global_round) == (None, None)
         assert "Rejecting: the average does not decrypt: 2 usable decryption shares, need 3" in caplog.text
+
+
+class TestCatchUp(DecryptionCase):
+    """An agent whose node was down while a round was accepted rebuilds that model from the round's record."""
+
+    def missed_round(self, epoch: Epoch, agent_data: learning.AgentData) -> Tuple[Dict[str, Any], str]:
+        """The data of the next period after a round this agent missed, and the accepted model's digest."""
+        aggregate, _, values = self.sum_of_three(epoch)
+        sealed = {agent: self.sealed_share(epoch, agent, aggregate) for agent in ["agent_1", "agent_2", "agent_3"]}
+        average = ckks.combine_decryption_shares(
+            aggregate,
+            [(index_of(agent), blob) for agent, blob in sealed.items()],
+            MY_INDEX,
+            epoch.box_keys[ME],
+            N_PARTIES,
+            THRESHOLD,
+        ).values
+        digest = learning.model_digest(learning.apply_update(learning.build_model(1), average))
+        updates = {payload["sender"]: payload for payload in values["submitted_updates"].values()}
+        reports = {payload["sender"]: payload for payload in values["training_reports"].values()}
+        record = {
+            "global_round": 1,
+            "period": 0,
+            "global_model_digest": digest,
+            "joint_public_key_digest": epoch.public_key.digest.hex(),
+            "aggregate_digest": aggregate.digest.hex(),
+            "included_updates": {
+                sender: {
+                    "cid": updates[sender]["update_cid"],
+                    "digest": updates[sender]["update_digest"],
+                    "commitment": reports[sender]["update_commitment"],
+                    "sample_count": reports[sender]["sample_count"],
+                }
+                for sender in self.INCLUDED
+            },
+            "decryption_shares": {
+                agent: dict(zip(("cid", "digest"), self.ipfs.put(blob, "decryption_share")))
+                for agent, blob in sealed.items()
+            },
+        }
+        self.private.box_key = epoch.box_keys[ME]
+        self.private.global_model, self.private.data = learning.build_model(1), agent_data
+        accepted = dict(
+            global_model_digest=digest,
+            global_round=1,
+            accepted_round_record=record,
+            final_round_record=record,
+            last_accepted_period=0,
+            settlement_failure="",
+        )
+        return self.keyed(epoch, **accepted), digest
+
+    def test_a_missed_round_is_rebuilt_from_its_record_and_the_agent_trains_again(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """No candidate, no saved copy, one round behind: the agent rebuilds round 1, adopts it and reports."""
+        values, digest = self.missed_round(epoch, agent_data)
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
+        assert "Caught up: global round 1 rebuilt from its record" in caplog.text
+        assert self.private.adopted_round == 1
+        assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
+        assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
+
+    def test_a_record_whose_aggregate_does_not_match_leaves_the_agent_sitting_out(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """Updates that do not give the recorded aggregate are not decrypted: the agent stays behind, sits out."""
+        values, _ = self.missed_round(epoch, agent_data)
+        values["accepted_round_record"]["aggregate_digest"] = "12" * 32
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
+        assert payload is None and self.private.adopted_round == 0
+        assert "the agreed one is round 1" in caplog.text
 
 
 # ------------------------------------------------------------------------------------- IPFS outages
