@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: install sync lock check test run bench evaluate
+.PHONY: install sync lock check test run bench bench-disk evaluate
 
 install:
 	bash scripts/install.sh
@@ -37,3 +37,7 @@ evaluate: install
 
 bench: sync
 	$(ENV) python scripts/bench_ckks.py && python scripts/bench_keygen.py && python scripts/bench_learning.py && python scripts/bench_service.py && python scripts/bench_zk.py
+
+# Disk use of a long run (kubo, agents' folders and blob copies, Tendermint) per period: JSON, table and PNG in the run folder.
+bench-disk: sync
+	$(ENV) python scripts/bench_disk.py --periods $(or $(PERIODS),100)
