@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: install sync lock check test run bench evaluate chaos
+.PHONY: install sync lock check test run bench bench-disk evaluate chaos
 
 install:
 	bash scripts/install.sh
@@ -41,3 +41,7 @@ bench: sync
 # The service under random faults (agent/node kill -9, kubo outage, junk transactions): make chaos [PERIODS=50] [FAULTS=20].
 chaos: sync
 	$(ENV) python scripts/chaos.py --periods $(or $(PERIODS),50) --faults $(or $(FAULTS),20)
+
+# Disk use of a long run (kubo, agents' folders and blob copies, Tendermint) per period: JSON, table and PNG in the run folder.
+bench-disk: sync
+	$(ENV) python scripts/bench_disk.py --periods $(or $(PERIODS),100)

@@ -106,6 +106,8 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
             batch_size=self._ensure("batch_size", kwargs, int),
             learning_rate=self._ensure("learning_rate", kwargs, float),
             momentum=self._ensure("momentum", kwargs, float),
+            # A training period in wall time (the seed's "every 24 hours"); null: the epochs alone.
+            max_seconds=self._ensure("training_period_seconds", kwargs, Optional[float]),
         )
         self.min_updates: int = self._ensure("min_updates", kwargs, int)
         # Opens this agent's key store (key shares, box key, issuance records), as `aea run --password` opens
@@ -118,6 +120,12 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
             "key_generation_timeout", kwargs, float
         )
         self.training_timeout: float = self._ensure("training_timeout", kwargs, float)
+        enforce(
+            self.training.max_seconds is None
+            or self.training.max_seconds < self.training_timeout,
+            f"training_period_seconds {self.training.max_seconds} must be below training_timeout "
+            f"{self.training_timeout}: agents report after training, within the round",
+        )
         self.update_timeout: float = self._ensure("update_timeout", kwargs, float)
         # Payloads carry content ids and digests only: anything larger is refused at CheckTx.
         self.max_transaction_bytes: int = self._ensure(
