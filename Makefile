@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: install sync lock check test run bench evaluate
+.PHONY: install sync lock check test run bench evaluate docker-images deploy deploy-stop test-deploy
 
 install:
 	bash scripts/install.sh
@@ -30,6 +30,17 @@ test: check
 
 run: sync
 	$(ENV) python scripts/run_service.py
+
+# Docker: the engine (started if none runs), compose v2 and every image the compose deployment runs, built here.
+docker-images: sync
+	bash scripts/install_docker.sh && bash scripts/docker_engine.sh start && bash scripts/docker_images.sh
+
+# The service as Olas users deploy it: autonomy deploy build + docker compose up; Ctrl-C or `make deploy-stop` tears down.
+deploy: docker-images
+	$(ENV) python scripts/deploy_service.py
+
+deploy-stop:
+	$(ENV) python scripts/deploy_service.py --stop
 
 # Evaluate a run's accepted models: make evaluate [RUN=runs/<ts>] [DATA_DIR=<IDX folder>] (default: the latest run).
 evaluate: install
