@@ -33,7 +33,7 @@ run: sync
 
 # Docker: the engine (started if none runs), compose v2 and every image the compose deployment runs, built here.
 docker-images: sync
-	bash scripts/install_docker.sh && bash scripts/docker_engine.sh start && bash scripts/docker_images.sh
+	bash scripts/install.sh docker && bash scripts/docker_engine.sh start && bash scripts/docker_images.sh
 
 # The service as Olas users deploy it: autonomy deploy build + docker compose up; Ctrl-C or `make deploy-stop` tears down.
 deploy: docker-images

@@ -1,7 +1,7 @@
 """The Docker Compose deployment Olas users run: images built here, `autonomy deploy build`, `docker compose up`.
 
-The images come from scripts/docker_images.sh (cached: a rerun only checks them), the engine from
-scripts/docker_engine.sh (started when none runs). The 4 agent and 4 Tendermint containers must accept
+Docker and compose v2 come from `scripts/install.sh docker`, the engine from scripts/docker_engine.sh (started
+when none runs), the images from scripts/docker_images.sh (cached: a rerun only checks them). The 4 agent and 4 Tendermint containers must accept
 global models with the same digest on every agent, recorded on chain by the service's Safe, and the
 teardown must leave no container, network or volume behind.
 """
@@ -50,6 +50,7 @@ def not_running(deployment: ComposeDeployment) -> List[str]:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeDeployment]:
     """The deployment brought up from freshly checked images; taken down (and checked empty) afterwards."""
+    run_script("scripts/install.sh", "docker")
     run_script("scripts/docker_engine.sh", "start")
     run_script("scripts/docker_images.sh")
     service = ComposeDeployment(tmp_path_factory.mktemp("compose"))
