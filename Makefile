@@ -42,6 +42,10 @@ deploy: docker-images
 deploy-stop:
 	$(ENV) python scripts/deploy_service.py --stop
 
+# Opt-in (not in `make test`: Docker install and image builds from scratch take too long for CI's budget): the compose deployment for real.
+test-deploy: docker-images
+	$(ENV) python -m pytest tests_docker
+
 # Evaluate a run's accepted models: make evaluate [RUN=runs/<ts>] [DATA_DIR=<IDX folder>] (default: the latest run).
 evaluate: install
 	$(ENV) python scripts/evaluate_run.py $(if $(RUN),--run $(RUN)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))

@@ -5,9 +5,10 @@ The 4 agents and their 4 Tendermint nodes run in containers from the images scri
 they are plain binaries already built here, and the Safe and ModelRegistry must be deployed on the chain
 before `deploy build` writes their addresses into the agents' environment. They listen on the Docker bridge's
 gateway address only, which the containers reach as host.docker.internal (the compose file maps it).
-Used by `make deploy` (scripts/deploy_service.py) and tests/test_compose_deployment.py.
+Used by `make deploy` (scripts/deploy_service.py) and tests_docker/test_compose_deployment.py.
 """
 
+import ipaddress
 import json
 import os
 import subprocess  # nosec
@@ -48,10 +49,14 @@ def docker(*args: str) -> str:
 
 
 def bridge_gateway() -> str:
-    """The host's address on Docker's default bridge: what host.docker.internal (host-gateway) resolves to."""
-    return docker(
-        "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"
-    ).strip()
+    """The host's address on Docker's default bridge: what host.docker.internal (host-gateway) resolves to.
+
+    The engine lists it in the bridge's IPAM config, or (Docker 20.10) only the subnet, whose first host it is.
+    """
+    config = json.loads(docker("network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}"))[0]
+    if config.get("Gateway"):
+        return config["Gateway"]
+    return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
 
 def project_resources(project: str) -> Dict[str, List[str]]:

@@ -3,8 +3,8 @@
 The generator asks a Docker engine one question, which subnets existing networks use, before it
 writes docker-compose.yaml. This fast unit test answers that question ("none") on a unix socket
 speaking the two Docker Engine API calls the generator makes, so it needs no engine; everything else
-is the real Olas tooling on this repository's packages. tests/test_compose_deployment.py builds the
-deployment against the real engine (with --local-tm-setup, which runs the Tendermint image) and runs it.
+is the real Olas tooling on this repository's packages. `make test-deploy` builds the deployment against
+the real engine (with --local-tm-setup, which runs the Tendermint image) and runs it.
 """
 
 import json
