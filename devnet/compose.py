@@ -41,6 +41,7 @@ COMPOSE_ANVIL_PORT = IPFS_API_PORT + 5
 DOCKER_HOST_NAME = "host.docker.internal"  # the compose file maps it to the bridge gateway (host-gateway)
 AGENT_MEMORY_LIMIT_MB = 3072  # torch, TenSEAL and the CKKS keys; open-autonomy's default (1024) is too small
 BUILD_FOLDER = "build"
+IMAGE_AUTHOR = "valory"  # of the agent image scripts/docker_images.sh builds
 
 
 def docker(*args: str) -> str:
@@ -209,7 +210,8 @@ class ComposeDeployment:
         run_checked(
             # --local-tm-setup: the 4-validator testnet generated in the Tendermint image (the skill does not
             # exchange Tendermint configs on startup).
-            [tool("autonomy"), "deploy", "build", self.keys_file.name, "--o", BUILD_FOLDER, "--local-tm-setup"],
+            [tool("autonomy"), "deploy", "build", self.keys_file.name, "--o", BUILD_FOLDER, "--local-tm-setup",
+             "--image-author", IMAGE_AUTHOR],
             cwd=self.service_dir,
             env=self.build_environment(),
         )

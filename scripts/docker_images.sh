@@ -50,6 +50,7 @@ EOF
 ROOTFS_IMAGE="local/debian-debootstrap:$DEBIAN_RELEASE"
 BASE_IMAGE="local/debian-minbase:$DEBIAN_RELEASE"
 DEPS_IMAGE_NAME="local/smpc-mnist-deps"
+IMAGE_AUTHOR="valory" # the agent image's author; devnet/compose.py passes the same to `autonomy deploy build`
 
 digest() { sha256sum | cut -c1-16; }                     # short digest of stdin
 image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null; }
@@ -160,7 +161,7 @@ step_agent() {
   deps="$(deps_image)"
   [ -n "$(image_id "$deps")" ] || die "no $deps image: run scripts/docker_images.sh deps"
   agent_hash="$(python -c 'import json, sys; print(json.load(open("packages/packages.json"))["dev"][sys.argv[1]])' "agent/${AGENT_PUBLIC_ID%:*}/${AGENT_PUBLIC_ID##*:}")"
-  image="valory/oar-smpc_mnist:$agent_hash"
+  image="$IMAGE_AUTHOR/oar-smpc_mnist:$agent_hash"
   inputs="$( (image_id "$deps"; cat docker/agent/*) | digest)"
   if [ -n "$(image_id "$image")" ] && [ "$(cat "$BUILD_DIR/agent.inputs" 2>/dev/null)" = "$inputs $(image_id "$image")" ]; then
     log "agent: $image up to date, skipping"
@@ -170,7 +171,7 @@ step_agent() {
   find "$dir/packages" -name __pycache__ -prune -exec rm -rf {} +
   log "agent: autonomy build-image $AGENT_PUBLIC_ID:$agent_hash FROM $deps"
   (cd "$dir" && AUTONOMY_IMAGE_NAME="${deps%:*}" AUTONOMY_IMAGE_VERSION="${deps##*:}" \
-    autonomy build-image "$AGENT_PUBLIC_ID:$agent_hash" --dockerfile "$dir/Dockerfile")
+    autonomy build-image "$AGENT_PUBLIC_ID:$agent_hash" --image-author "$IMAGE_AUTHOR" --dockerfile "$dir/Dockerfile")
   echo "$inputs $(image_id "$image")" >"$BUILD_DIR/agent.inputs"
   log "agent: $image built"
 }
