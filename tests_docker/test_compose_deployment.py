@@ -15,7 +15,7 @@ import pytest
 from web3 import Web3
 
 from devnet import chain
-from devnet.compose import ComposeDeployment, project_resources
+from devnet.compose import ComposeDeployment, docker, project_resources
 from devnet.service import NUMBER_OF_AGENTS, REPO_ROOT
 
 ACCEPTED = re.compile(r"Global round (?P<round>\d+) accepted: (?P<digest>[0-9a-f]+) ")
@@ -33,6 +33,16 @@ def run_script(*args: str) -> None:
         ["bash", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )  # nosec
     assert result.returncode == 0, f"{args}:\n{result.stdout}\n{result.stderr}"
+
+
+def engine_objects() -> Dict[str, List[str]]:
+    """Every container, network and volume the engine holds, labelled or not (the deploy build runs one too)."""
+    listings = {
+        "containers": ["ps", "--all", "--quiet", "--no-trunc"],
+        "networks": ["network", "ls", "--quiet", "--no-trunc"],
+        "volumes": ["volume", "ls", "--quiet"],
+    }
+    return {kind: sorted(docker(*args).split()) for kind, args in listings.items()}
 
 
 def accepted_digests(deployment: ComposeDeployment, index: int) -> Dict[int, str]:
@@ -53,6 +63,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeDepl
     run_script("scripts/install.sh", "docker")
     run_script("scripts/docker_engine.sh", "start")
     run_script("scripts/docker_images.sh")
+    before = engine_objects()
     service = ComposeDeployment(tmp_path_factory.mktemp("compose"))
     service.prepare()
     try:
@@ -61,6 +72,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeDepl
     finally:
         leftovers = service.stop()
         assert not any(leftovers.values()), f"left in Docker after teardown: {leftovers}"
+        assert engine_objects() == before, "the deployment left containers, networks or volumes behind"
 
 
 def test_compose_deployment_accepts_the_same_global_models_on_every_agent(
