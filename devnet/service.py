@@ -137,14 +137,14 @@ def ipfs_daemon_command() -> List[str]:
     return [tool("ipfs"), "daemon", "--offline"]
 
 
-def init_ipfs_repository(repository: Path, port: int) -> None:
-    """A kubo repository whose API listens on IPFS_API_HOST:port, with no gateway and no bootstrap peers."""
+def init_ipfs_repository(repository: Path, port: int, host: str = IPFS_API_HOST) -> None:
+    """A kubo repository whose API listens on host:port, with no gateway and no bootstrap peers."""
     env = {**os.environ, "IPFS_PATH": str(repository)}
     run_checked(
         [tool("ipfs"), "init", "--profile", "test"], cwd=repository.parent, env=env
     )
     settings = {
-        "Addresses.API": json.dumps(f"/ip4/{IPFS_API_HOST}/tcp/{port}"),
+        "Addresses.API": json.dumps(f"/ip4/{host}/tcp/{port}"),
         "Addresses.Gateway": "[]",
         "Bootstrap": "[]",
     }
@@ -179,12 +179,10 @@ def install_offender(agent_dir: Path, behaviour: str) -> None:
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def wait_for_ipfs(port: int, log: Path) -> None:
+def wait_for_ipfs(port: int, log: Path, host: str = IPFS_API_HOST) -> None:
     """Wait until kubo answers on its API port."""
     deadline = time.monotonic() + IPFS_READY_SECONDS
-    request = urllib.request.Request(
-        f"http://{IPFS_API_HOST}:{port}/api/v0/id", method="POST"
-    )
+    request = urllib.request.Request(f"http://{host}:{port}/api/v0/id", method="POST")
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(request, timeout=2)  # nosec
