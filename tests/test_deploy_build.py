@@ -137,12 +137,13 @@ def agent_keys(service_dir: Path) -> List[dict]:
 
 @pytest.fixture(scope="module")
 def build_env(service_dir: Path) -> Dict[str, str]:
-    """The service overrides an operator sets before building: the participants, the Safe and the registry."""
+    """The service overrides an operator sets before building: the participants, the Safe, the registry, IPFS."""
     return {
         **os.environ,
         "ALL_PARTICIPANTS": json.dumps([key["address"] for key in agent_keys(service_dir)]),
         "SAFE_CONTRACT_ADDRESS": EthereumCrypto().address,
         "MODEL_REGISTRY_ADDRESS": EthereumCrypto().address,
+        "IPFS_DOMAIN": "/dns/ipfs/tcp/5001/http",
     }
 
 
@@ -287,15 +288,17 @@ def test_kubernetes_images_are_the_compose_images_all_built_here(
 def test_kubernetes_agents_carry_the_compose_service_overrides(
     kubernetes_build: Path, compose_build: Path, service_dir: Path, build_env: Dict[str, str]
 ) -> None:
-    """The skill's params and the operator's overrides reach each agent with the same values in both deployments;
-    each agent talks to the Tendermint node in its own pod."""
+    """The skill's params and the operator's overrides reach each agent with the same values in both deployments,
+    the IPFS node's address its ipfs connection too; each agent talks to the Tendermint node in its own pod."""
     override_names = override_variables(service_dir)
     kubernetes_env = kubernetes_agent_env(kubernetes_build)
+    compose_env = compose_agent_env(compose_build)
     kubernetes = [service_overrides(env, override_names) for env in kubernetes_env]
-    compose = [service_overrides(env, override_names) for env in compose_agent_env(compose_build)]
-    assert kubernetes == compose
-    for name in ("ALL_PARTICIPANTS", "SAFE_CONTRACT_ADDRESS", "MODEL_REGISTRY_ADDRESS"):
+    assert kubernetes == [service_overrides(env, override_names) for env in compose_env]
+    for name in ("ALL_PARTICIPANTS", "SAFE_CONTRACT_ADDRESS", "MODEL_REGISTRY_ADDRESS", "IPFS_DOMAIN"):
         assert all(env[name] == build_env[name] for env in kubernetes), name
+    for env in [*kubernetes_env, *compose_env]:
+        assert env["CONNECTION_IPFS_CONFIG_IPFS_DOMAIN"] == build_env["IPFS_DOMAIN"]
     for env in kubernetes_env:
         for name in ("TENDERMINT_URL", "TENDERMINT_COM_URL"):
             assert urlparse(env[SKILL_PARAMS_PREFIX + name]).hostname == "localhost", env[SKILL_PARAMS_PREFIX + name]
