@@ -2,7 +2,7 @@
 # Build every image the service's Docker Compose deployment runs, locally (no image registry is reachable):
 #
 #   scripts/docker_images.sh [STEP ...]      (make docker-images)
-#   scripts/docker_images.sh --tags          the tags of the images deployments name, one a line (no engine needed)
+#   scripts/docker_images.sh --tags          the images the generated deployments name, one a line (no engine needed)
 #
 # STEPs (default: all, in this order; each is skipped when its image exists built from the same inputs):
 #   base        local/debian-debootstrap:<release>: `debootstrap --variant=minbase` from Debian's archive,
@@ -201,7 +201,7 @@ step_busybox() {
 }
 
 if "$LIST_TAGS"; then
-  printf '%s\n' "$RUNTIME_IMAGE" "$TENDERMINT_IMAGE" "$(agent_image)" "$BUSYBOX_IMAGE"
+  printf '%s\n' "$TENDERMINT_IMAGE" "$(agent_image)" "$BUSYBOX_IMAGE"
   exit 0
 fi
 docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/docker_engine.sh start"
