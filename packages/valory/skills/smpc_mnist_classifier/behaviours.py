@@ -452,6 +452,22 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             learning.PARAMETER_COUNT,
         )
 
+    def agent_data(self) -> learning.AgentData:
+        """This agent's partition, loaded once (also after a restart, before it trains): its index among all
+        registered agents picks it."""
+        if self.private.data is None:
+            agents = sorted(self.synchronized_data.all_participants)
+            dataset = learning.load_mnist(self.params.data_folder)
+            partitions = learning.split_among_agents(
+                dataset,
+                num_agents=len(agents),
+                seed=self.params.data_seed,
+                validation_fraction=self.params.validation_fraction,
+                dirichlet_alpha=self.params.dirichlet_alpha,
+            )
+            self.private.data = partitions[agents.index(self.me)]
+        return self.private.data
+
     def adopt_accepted_model(self) -> None:
         """If the network accepted the model this agent decrypted, make it the global model; save it and its record."""
         record = self.synchronized_data.accepted_round_record
@@ -475,7 +491,7 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         learning.save_model(
             candidate, self.agent_folder / MODELS_FOLDER / f"{round_name}.pt"
         )
-        validation = cast(learning.AgentData, self.private.data).validation
+        validation = self.agent_data().validation
         accuracy = learning.evaluate(candidate, validation).accuracy
         own_record = {**record, "validation_accuracy": accuracy}
         path = self.agent_folder / RECORDS_FOLDER / f"{round_name}.json"
@@ -831,7 +847,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
             return
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
             try:
-                data = self._agent_data()
+                data = self.agent_data()
                 base = self._global_model()
                 trained = yield from self._train_in_background(base, data.train)
                 context = self.period_context()
@@ -943,21 +959,6 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
             return None
         return aggregate
 
-
-    def _agent_data(self) -> learning.AgentData:
-        """This agent's partition, loaded once: its index among all registered agents picks it."""
-        if self.private.data is None:
-            agents = sorted(self.synchronized_data.all_participants)
-            dataset = learning.load_mnist(self.params.data_folder)
-            partitions = learning.split_among_agents(
-                dataset,
-                num_agents=len(agents),
-                seed=self.params.data_seed,
-                validation_fraction=self.params.validation_fraction,
-                dirichlet_alpha=self.params.dirichlet_alpha,
-            )
-            self.private.data = partitions[agents.index(self.me)]
-        return self.private.data
 
     def _global_model(self) -> learning.MnistCnn:
         """The model training starts from: the last adopted global model, or the shared initial one."""
@@ -1194,7 +1195,7 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
         self, candidate: learning.MnistCnn, global_model: learning.MnistCnn
     ) -> bool:
         """Accuracy on this agent's own validation split may not drop by more than the margin."""
-        validation = cast(learning.AgentData, self.private.data).validation
+        validation = self.agent_data().validation
         before = learning.evaluate(global_model, validation).accuracy
         after = learning.evaluate(candidate, validation).accuracy
         self.context.logger.info(

@@ -1196,6 +1196,31 @@ class TestCatchUp(DecryptionCase):
         assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
         assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
 
+    def test_a_restarted_agent_loads_its_data_partition_to_adopt_the_rebuilt_model(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """A restarted agent has not loaded its data yet when it catches up: checking the rebuilt model loads
+        its partition first (the e2e restart crashed here, `None.validation`), then it trains and reports."""
+        values, digest = self.missed_round(epoch, agent_data)
+        self.private.key_share, self.private.data = epoch.key_shares[MY_INDEX], None
+
+        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
+            """Training stand-in: the base model, at once."""
+            yield from ()
+            return learning.build_model(2)
+
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour,
+                self.data(period=1, **values),
+                Event.DONE_TRAINING,
+                SubmitUpdateBehaviour,
+                {"_train_in_background": train},
+            )
+        assert "Caught up: global round 1 rebuilt from its record" in caplog.text
+        assert self.private.adopted_round == 1 and self.private.data is not None
+        assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
+
     def test_a_record_whose_aggregate_does_not_match_leaves_the_agent_sitting_out(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
     ) -> None:
