@@ -898,19 +898,20 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         commitments and the sealed decryption shares, so the agent sums the same contributions, checks
         the sum's digest, opens the shares sealed to it and applies the average to the model it holds;
         the result must have the accepted digest. Only a lag of one round can be closed: older records are
-        not kept in consensus.
+        not kept in consensus. A restarted agent takes that base from its own saved copy.
         """
         record = self.synchronized_data.accepted_round_record
-        base, box_key = self.private.global_model, self.private.box_key
-        key_share = self.current_key_share()
+        box_key, key_share = self.private.box_key, self.current_key_share()
         if (
             not record
-            or record["global_round"] != self.private.adopted_round + 1
+            or record["global_round"] <= self.private.adopted_round
             or record["joint_public_key_digest"] != self.synchronized_data.joint_public_key_digest
-            or base is None
             or box_key is None
             or key_share is None
         ):
+            return
+        base = self._held_model(record["global_round"] - 1)
+        if base is None:
             return
         aggregate = yield from self._recorded_aggregate(record, base, key_share)
         if aggregate is None:
@@ -932,6 +933,16 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         self.adopt_accepted_model()
         if self.private.adopted_round == record["global_round"]:
             self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
+
+    def _held_model(self, global_round: int) -> Optional[learning.MnistCnn]:
+        """The model of `global_round` this agent holds: in memory, else its own saved copy (lost from memory by
+        a restart); a wrong copy fails the recorded aggregate's and model's digests."""
+        if self.private.adopted_round == global_round:
+            return self._global_model()
+        try:
+            return learning.load_model(self.agent_folder / MODELS_FOLDER / f"round_{global_round:04d}.pt")
+        except learning.ModelParametersError:
+            return None
 
     def _recorded_aggregate(
         self, record: Dict[str, Any], base: learning.MnistCnn, key_share: ckks.KeyShare

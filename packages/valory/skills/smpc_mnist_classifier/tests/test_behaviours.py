@@ -1196,13 +1196,15 @@ class TestCatchUp(DecryptionCase):
         assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
         assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
 
-    def test_a_restarted_agent_loads_its_data_partition_to_adopt_the_rebuilt_model(
+    def test_a_restarted_agent_catches_up_from_nothing_but_its_key_material(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
     ) -> None:
-        """A restarted agent has not loaded its data yet when it catches up: checking the rebuilt model loads
-        its partition first (the e2e restart crashed here, `None.validation`), then it trains and reports."""
+        """A restarted agent holds no model and has not loaded its data when it catches up: it takes the base from
+        the initial model (or its saved copy), loads its partition to check the rebuilt model (the kill -9 e2e
+        crashed here on `None.validation`), then trains and reports."""
         values, digest = self.missed_round(epoch, agent_data)
-        self.private.key_share, self.private.data = epoch.key_shares[MY_INDEX], None
+        self.private.key_share = epoch.key_shares[MY_INDEX]
+        self.private.global_model, self.private.data = None, None
 
         def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
             """Training stand-in: the base model, at once."""
@@ -1220,6 +1222,21 @@ class TestCatchUp(DecryptionCase):
         assert "Caught up: global round 1 rebuilt from its record" in caplog.text
         assert self.private.adopted_round == 1 and self.private.data is not None
         assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
+
+    def test_a_restarted_agent_takes_the_base_of_a_missed_round_from_its_saved_copy(
+        self, epoch: Epoch, tmp_path: Path, monkeypatch: MonkeyPatch
+    ) -> None:
+        """Memory lost by a restart: the model of an earlier round comes from the agent's own saved copy, if any."""
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "run_dir", tmp_path)
+        saved = learning.build_model(4)
+        learning.save_model(saved, tmp_path / ME / "models" / "round_0003.pt")
+        self.fast_forward_to_behaviour(
+            self.behaviour, TrainingBehaviour.auto_behaviour_id(), self.data(**self.keyed(epoch))
+        )
+        training = cast(TrainingBehaviour, self.behaviour.current_behaviour)
+        held = training._held_model(3)  # pylint: disable=protected-access
+        assert held is not None and learning.model_digest(held) == learning.model_digest(saved)
+        assert training._held_model(2) is None  # pylint: disable=protected-access
 
     def test_a_record_whose_aggregate_does_not_match_leaves_the_agent_sitting_out(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
