@@ -510,7 +510,7 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         except learning.ModelParametersError:
             saved = None
         if saved is None or learning.model_digest(saved) != record["global_model_digest"]:
-            self.context.logger.error(
+            self.context.logger.warning(  # the catch-up that follows says whether it recovers it
                 f"Global round {record['global_round']} was accepted, but this agent does not hold that model"
             )
             return
