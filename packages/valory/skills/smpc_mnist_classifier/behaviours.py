@@ -83,6 +83,7 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import (
     DealingRevealPayload,
     JointKeyPayload,
     JustificationPayload,
+    KeyEpochCheckPayload,
     KeyExchangePayload,
     PrepareSettlementPayload,
     SettlementFailedPayload,
@@ -99,6 +100,7 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     DealingRevealRound,
     JointKeyRound,
     JustificationRound,
+    KeyEpochCheckRound,
     KeyExchangeRound,
     PrepareSettlementRound,
     SettlementFailedRound,
@@ -418,12 +420,14 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         }
 
     def crs_seed(self) -> bytes:
-        """Seed of the common random polynomial: bound to this epoch's roster and box keys."""
+        """Seed of the common random polynomial: bound to the number of the key epoch being generated and
+        to its roster and box keys (so dealings, commitments and the joint key are this epoch's only)."""
         roster = [
             [holder, self.synchronized_data.key_exchange[holder].box_public_key]
             for holder in self.synchronized_data.key_holders
         ]
-        return hashlib.sha256(CRS_DOMAIN + json.dumps(roster).encode()).digest()
+        generated = {"key_epoch": self.synchronized_data.key_epoch + 1, "roster": roster}
+        return hashlib.sha256(CRS_DOMAIN + json.dumps(generated).encode()).digest()
 
     def current_key_share(self) -> Optional[ckks.KeyShare]:
         """This agent's key share, if it belongs to the key epoch every agent agreed on."""
@@ -504,13 +508,39 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             f"Global round {record['global_round']} restored from this agent's saved copy"
         )
 
+class KeyEpochCheckBehaviour(SmpcMnistBaseBehaviour):
+    """At a period's start: report whether the key epoch's periods are used up or the last decryption failed."""
+
+    matching_round: Type[AbstractRound] = KeyEpochCheckRound
+
+    def async_act(self) -> Generator:
+        """Report both facts; the round rotates the key if enough agents report one of them."""
+        data = self.synchronized_data
+        used = data.period_count - data.key_epoch_start_period
+        payload = KeyEpochCheckPayload(
+            self.me,
+            key_epoch_over=used >= self.params.key_epoch_periods,
+            decryption_failed=self.private.failed_decryption_period
+            == data.period_count - 1,
+        )
+        yield from self.submit(payload)
+
+
 class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
-    """Start a key epoch: forget the old key material, publish a fresh box public key."""
+    """Start a key epoch: erase the old key material (also from the key store), publish a fresh box public key.
+
+    The FSM never returns to an older key epoch once a key generation starts, so its secrets go at once.
+    """
 
     matching_round: Type[AbstractRound] = KeyExchangeRound
 
     def async_act(self) -> Generator:
         """Publish this agent's new box public key."""
+        data = self.synchronized_data
+        if data.key_rotation_reason:
+            self.context.logger.info(
+                f"Rotating the key: {data.key_rotation_reason}; generating key epoch {data.key_epoch + 1}"
+            )
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
             self.private.start_key_epoch()
             box_key = PrivateKey.generate()
@@ -1160,6 +1190,7 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
             self.context.logger.error(
                 f"Rejecting: the average does not decrypt: {error}"
             )
+            self.private.failed_decryption_period = self.synchronized_data.period_count
             return None
         self._log_shares(result, holders)
         candidate = learning.apply_update(global_model, average)
@@ -1377,6 +1408,7 @@ class SmpcMnistRoundBehaviour(AbstractRoundBehaviour):
         ComplaintBehaviour,
         JustificationBehaviour,
         JointKeyBehaviour,
+        KeyEpochCheckBehaviour,
         TrainingBehaviour,
         SubmitUpdateBehaviour,
         AggregationBehaviour,
