@@ -456,6 +456,76 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             learning.PARAMETER_COUNT,
         )
 
+    def catch_up(self) -> Generator:
+        """Rebuild the last accepted model from its round's public record if this agent missed that round.
+
+        An agent whose Tendermint node was down while a round was accepted passes through that round's
+        blocks without acting. The record (agreed in consensus) names the included updates, their
+        commitments and the sealed decryption shares, so the agent sums the same contributions, checks
+        the sum's digest, opens the shares sealed to it and applies the average to the model it holds;
+        the result must have the accepted digest. Only a lag of one round can be closed: older records are
+        not kept in consensus. The key epoch check runs it first, so a rotation never erases the key share
+        that the catch-up needs.
+        """
+        record = self.synchronized_data.accepted_round_record
+        base, box_key = self.private.global_model, self.private.box_key
+        key_share = self.current_key_share()
+        if (
+            not record
+            or record["global_round"] != self.private.adopted_round + 1
+            or record["joint_public_key_digest"] != self.synchronized_data.joint_public_key_digest
+            or base is None
+            or box_key is None
+            or key_share is None
+        ):
+            return
+        aggregate = yield from self._recorded_aggregate(record, base, key_share)
+        if aggregate is None:
+            return
+        holders = self.synchronized_data.key_holders
+        sealed = yield from self.load_indexed(
+            {sender: (item["cid"], item["digest"]) for sender, item in record["decryption_shares"].items()},
+            "the decryption share",
+        )
+        try:
+            result = ckks.combine_decryption_shares(
+                aggregate, sorted(sealed.items()), self.party_index(self.me), box_key, len(holders), key_share.threshold
+            )
+            candidate = learning.apply_update(base, learning.check_parameter_vector(result.values))
+        except INPUT_ERRORS as error:
+            self.context.logger.error(f"Could not rebuild global round {record['global_round']}: {error}")
+            return
+        self.private.candidate_model = candidate
+        self.adopt_accepted_model()
+        if self.private.adopted_round == record["global_round"]:
+            self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
+
+    def _recorded_aggregate(
+        self, record: Dict[str, Any], base: learning.MnistCnn, key_share: ckks.KeyShare
+    ) -> Generator[None, None, Optional[ckks.Aggregate]]:
+        """The sum of a record's included contributions, if it has the recorded digest."""
+        previous_round = record["global_round"] - 1
+        context = self.context_for(
+            previous_round,
+            record["period"],
+            learning.model_digest(base) if previous_round else "",
+        )
+        included = record["included_updates"]
+        commitments = {self.party_index(sender): bytes.fromhex(item["commitment"]) for sender, item in included.items()}
+        reveals = yield from self.load_indexed(
+            {sender: (item["cid"], item["digest"]) for sender, item in included.items()}, "the update"
+        )
+        outcome = ckks.aggregate_contributions(
+            context, commitments, reveals, key_share.qualified, len(self.synchronized_data.key_holders), key_share.threshold
+        )
+        aggregate = outcome.aggregate
+        if aggregate is None or aggregate.digest.hex() != record["aggregate_digest"]:
+            self.context.logger.error(
+                f"Could not rebuild global round {record['global_round']}: its updates do not sum to the recorded digest"
+            )
+            return None
+        return aggregate
+
     def adopt_accepted_model(self) -> None:
         """If the network accepted the model this agent decrypted, make it the global model; save it and its record."""
         record = self.synchronized_data.accepted_round_record
@@ -514,7 +584,10 @@ class KeyEpochCheckBehaviour(SmpcMnistBaseBehaviour):
     matching_round: Type[AbstractRound] = KeyEpochCheckRound
 
     def async_act(self) -> Generator:
-        """Report both facts; the round rotates the key if enough agents report one of them."""
+        """Catch up with the last accepted round while this epoch's key share exists; then report both facts (the
+        round rotates the key if enough agents report one of them)."""
+        self.adopt_accepted_model()
+        yield from self.catch_up()
         data = self.synchronized_data
         used = data.period_count - data.key_epoch_start_period
         payload = KeyEpochCheckPayload(
@@ -833,7 +906,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         """Train off the main loop, encrypt the update, then report and commit to it."""
         self.private.update_blob = None
         self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
-        yield from self._catch_up()
+        yield from self.catch_up()
         yield from self.prune_blobs()
         if self.synchronized_data.previous_update_incomplete:
             failure = self.synchronized_data.settlement_failure
@@ -903,76 +976,6 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         return ckks.encrypt_update(
             update, weight, key_share, context, self.private.issuance
         )
-
-    def _catch_up(self) -> Generator:
-        """Rebuild the last accepted model from its round's public record if this agent missed that round.
-
-        An agent whose Tendermint node was down while a round was accepted passes through that round's
-        blocks without acting. The record (agreed in consensus) names the included updates, their
-        commitments and the sealed decryption shares, so the agent sums the same contributions, checks
-        the sum's digest, opens the shares sealed to it and applies the average to the model it holds;
-        the result must have the accepted digest. Only a lag of one round can be closed: older records are
-        not kept in consensus.
-        """
-        record = self.synchronized_data.accepted_round_record
-        base, box_key = self.private.global_model, self.private.box_key
-        key_share = self.current_key_share()
-        if (
-            not record
-            or record["global_round"] != self.private.adopted_round + 1
-            or record["joint_public_key_digest"] != self.synchronized_data.joint_public_key_digest
-            or base is None
-            or box_key is None
-            or key_share is None
-        ):
-            return
-        aggregate = yield from self._recorded_aggregate(record, base, key_share)
-        if aggregate is None:
-            return
-        holders = self.synchronized_data.key_holders
-        sealed = yield from self.load_indexed(
-            {sender: (item["cid"], item["digest"]) for sender, item in record["decryption_shares"].items()},
-            "the decryption share",
-        )
-        try:
-            result = ckks.combine_decryption_shares(
-                aggregate, sorted(sealed.items()), self.party_index(self.me), box_key, len(holders), key_share.threshold
-            )
-            candidate = learning.apply_update(base, learning.check_parameter_vector(result.values))
-        except INPUT_ERRORS as error:
-            self.context.logger.error(f"Could not rebuild global round {record['global_round']}: {error}")
-            return
-        self.private.candidate_model = candidate
-        self.adopt_accepted_model()
-        if self.private.adopted_round == record["global_round"]:
-            self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
-
-    def _recorded_aggregate(
-        self, record: Dict[str, Any], base: learning.MnistCnn, key_share: ckks.KeyShare
-    ) -> Generator[None, None, Optional[ckks.Aggregate]]:
-        """The sum of a record's included contributions, if it has the recorded digest."""
-        previous_round = record["global_round"] - 1
-        context = self.context_for(
-            previous_round,
-            record["period"],
-            learning.model_digest(base) if previous_round else "",
-        )
-        included = record["included_updates"]
-        commitments = {self.party_index(sender): bytes.fromhex(item["commitment"]) for sender, item in included.items()}
-        reveals = yield from self.load_indexed(
-            {sender: (item["cid"], item["digest"]) for sender, item in included.items()}, "the update"
-        )
-        outcome = ckks.aggregate_contributions(
-            context, commitments, reveals, key_share.qualified, len(self.synchronized_data.key_holders), key_share.threshold
-        )
-        aggregate = outcome.aggregate
-        if aggregate is None or aggregate.digest.hex() != record["aggregate_digest"]:
-            self.context.logger.error(
-                f"Could not rebuild global round {record['global_round']}: its updates do not sum to the recorded digest"
-            )
-            return None
-        return aggregate
-
 
     def _agent_data(self) -> learning.AgentData:
         """This agent's partition, loaded once: its index among all registered agents picks it."""

@@ -1274,6 +1274,23 @@ class TestCatchUp(DecryptionCase):
         assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
         assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
 
+    def test_the_key_epoch_check_catches_up_before_a_rotation(
+        self, epoch: Epoch, agent_data: learning.AgentData, monkeypatch: MonkeyPatch, caplog: LogCaptureFixture
+    ) -> None:
+        """The missed round is the epoch's last (key_epoch_periods = 1): the check rebuilds it with this epoch's
+        key share before reporting the epoch used up, so the rotation does not strand the agent."""
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "key_epoch_periods", 1)
+        values, digest = self.missed_round(epoch, agent_data)
+        self.private.key_share = epoch.key_shares[MY_INDEX]
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                KeyEpochCheckBehaviour, self.data(period=1, **values), Event.ROTATE_KEY, KeyExchangeBehaviour
+            )
+        assert isinstance(payload, KeyEpochCheckPayload) and payload.key_epoch_over
+        assert "Caught up: global round 1 rebuilt from its record" in caplog.text
+        assert self.private.adopted_round == 1
+        assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
+
     def test_a_record_whose_aggregate_does_not_match_leaves_the_agent_sitting_out(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
     ) -> None:
