@@ -578,6 +578,7 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             f"Global round {record['global_round']} restored from this agent's saved copy"
         )
 
+
 class KeyEpochCheckBehaviour(SmpcMnistBaseBehaviour):
     """At a period's start: report whether the key epoch's periods are used up or the last decryption failed."""
 
