@@ -27,6 +27,7 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     FinishedUpdateGlobalModelRound,
     GlobalModelVoteRound,
     JointKeyRound,
+    KeyEpochCheckRound,
     KeyExchangeRound,
     DealingCommitRound,
     DealingRevealRound,
@@ -72,6 +73,8 @@ ABSTRACT_STATE_OF = {
     ResetAndPauseRound: "UpdateGlobalModelState",
     FinishedResetAndPauseRound: "UpdateGlobalModelState",
     FinishedResetAndPauseErrorRound: "UpdateGlobalModelState",
+    # the next period's start: keep the key epoch (training) or rotate it (ROTATE_KEY: key generation)
+    KeyEpochCheckRound: "UpdateGlobalModelState",
 }
 
 

@@ -327,8 +327,11 @@ def entered(service: LocalService, agent: int, round_name: str, times: int) -> C
 def test_settlement_fails_without_the_chain_and_the_next_round_settles(
     tmp_path: Path,
 ) -> None:
-    """anvil stops before round 2 settles: that period ends incomplete with its reason; back up, round 2 settles."""
-    service = LocalService(tmp_path / "run")
+    """anvil stops before round 2 settles: that period ends incomplete with its reason; back up, round 2 settles.
+
+    With KEY_EPOCH_PERIODS=1 every period starts a new key epoch, so the two rounds (periods apart) are
+    decrypted under different joint keys, and each is still accepted and settled."""
+    service = LocalService(tmp_path / "run", skill_overrides={"KEY_EPOCH_PERIODS": "1"})
     service.prepare()
     try:
         service.start()
@@ -350,3 +353,6 @@ def test_settlement_fails_without_the_chain_and_the_next_round_settles(
     assert "ended without a final global model: the agents agreed on no Safe transaction" in log
     rounds = [json.loads(record_path(service, 0, r).read_text()) for r in (1, 2)]
     assert rounds[1]["period"] > rounds[0]["period"] + 1  # the failed period accepted nothing final
+    assert rounds[0]["key_epoch"] == 1 and rounds[1]["key_epoch"] > 2  # one key epoch per period
+    assert rounds[0]["joint_public_key_digest"] != rounds[1]["joint_public_key_digest"]
+    assert "Rotating the key: key epoch 1 used up its periods; generating key epoch 2" in log

@@ -83,6 +83,7 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import (
     DealingRevealPayload,
     JointKeyPayload,
     JustificationPayload,
+    KeyEpochCheckPayload,
     KeyExchangePayload,
     PrepareSettlementPayload,
     SettlementFailedPayload,
@@ -99,6 +100,7 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     DealingRevealRound,
     JointKeyRound,
     JustificationRound,
+    KeyEpochCheckRound,
     KeyExchangeRound,
     PrepareSettlementRound,
     SettlementFailedRound,
@@ -418,12 +420,14 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         }
 
     def crs_seed(self) -> bytes:
-        """Seed of the common random polynomial: bound to this epoch's roster and box keys."""
+        """Seed of the common random polynomial: bound to the number of the key epoch being generated and
+        to its roster and box keys (so dealings, commitments and the joint key are this epoch's only)."""
         roster = [
             [holder, self.synchronized_data.key_exchange[holder].box_public_key]
             for holder in self.synchronized_data.key_holders
         ]
-        return hashlib.sha256(CRS_DOMAIN + json.dumps(roster).encode()).digest()
+        generated = {"key_epoch": self.synchronized_data.key_epoch + 1, "roster": roster}
+        return hashlib.sha256(CRS_DOMAIN + json.dumps(generated).encode()).digest()
 
     def current_key_share(self) -> Optional[ckks.KeyShare]:
         """This agent's key share, if it belongs to the key epoch every agent agreed on."""
@@ -452,6 +456,16 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             learning.PARAMETER_COUNT,
         )
 
+    def global_model(self) -> learning.MnistCnn:
+        """The model training starts from: the last adopted global model, or the shared initial one."""
+        if self.private.global_model is None:
+            self.private.global_model = (
+                learning.build_model(self.params.model_seed)
+                if self.params.initial_model is None
+                else learning.load_model(self.params.initial_model)
+            )
+        return self.private.global_model
+
     def agent_data(self) -> learning.AgentData:
         """This agent's partition, loaded once (also after a restart, before it trains): its index among all
         registered agents picks it."""
@@ -467,6 +481,87 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             )
             self.private.data = partitions[agents.index(self.me)]
         return self.private.data
+
+    def catch_up(self) -> Generator:
+        """Rebuild the last accepted model from its round's public record if this agent missed that round.
+
+        An agent whose Tendermint node was down while a round was accepted passes through that round's
+        blocks without acting. The record (agreed in consensus) names the included updates, their
+        commitments and the sealed decryption shares, so the agent sums the same contributions, checks
+        the sum's digest, opens the shares sealed to it and applies the average to the model it holds;
+        the result must have the accepted digest. Only a lag of one round can be closed: older records are
+        not kept in consensus. A restarted agent takes that base from its own saved copy. The key epoch check runs
+        it first, so a rotation never erases the key share that the catch-up needs.
+        """
+        record = self.synchronized_data.accepted_round_record
+        box_key, key_share = self.private.box_key, self.current_key_share()
+        if (
+            not record
+            or record["global_round"] <= self.private.adopted_round
+            or record["joint_public_key_digest"] != self.synchronized_data.joint_public_key_digest
+            or box_key is None
+            or key_share is None
+        ):
+            return
+        base = self._held_model(record["global_round"] - 1)
+        if base is None:
+            return
+        aggregate = yield from self._recorded_aggregate(record, base, key_share)
+        if aggregate is None:
+            return
+        holders = self.synchronized_data.key_holders
+        sealed = yield from self.load_indexed(
+            {sender: (item["cid"], item["digest"]) for sender, item in record["decryption_shares"].items()},
+            "the decryption share",
+        )
+        try:
+            result = ckks.combine_decryption_shares(
+                aggregate, sorted(sealed.items()), self.party_index(self.me), box_key, len(holders), key_share.threshold
+            )
+            candidate = learning.apply_update(base, learning.check_parameter_vector(result.values))
+        except INPUT_ERRORS as error:
+            self.context.logger.error(f"Could not rebuild global round {record['global_round']}: {error}")
+            return
+        self.private.candidate_model = candidate
+        self.adopt_accepted_model()
+        if self.private.adopted_round == record["global_round"]:
+            self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
+
+    def _held_model(self, global_round: int) -> Optional[learning.MnistCnn]:
+        """The model of `global_round` this agent holds: in memory, else its own saved copy (lost from memory by
+        a restart); a wrong copy fails the recorded aggregate's and model's digests."""
+        if self.private.adopted_round == global_round:
+            return self.global_model()
+        try:
+            return learning.load_model(self.agent_folder / MODELS_FOLDER / f"round_{global_round:04d}.pt")
+        except learning.ModelParametersError:
+            return None
+
+    def _recorded_aggregate(
+        self, record: Dict[str, Any], base: learning.MnistCnn, key_share: ckks.KeyShare
+    ) -> Generator[None, None, Optional[ckks.Aggregate]]:
+        """The sum of a record's included contributions, if it has the recorded digest."""
+        previous_round = record["global_round"] - 1
+        context = self.context_for(
+            previous_round,
+            record["period"],
+            learning.model_digest(base) if previous_round else "",
+        )
+        included = record["included_updates"]
+        commitments = {self.party_index(sender): bytes.fromhex(item["commitment"]) for sender, item in included.items()}
+        reveals = yield from self.load_indexed(
+            {sender: (item["cid"], item["digest"]) for sender, item in included.items()}, "the update"
+        )
+        outcome = ckks.aggregate_contributions(
+            context, commitments, reveals, key_share.qualified, len(self.synchronized_data.key_holders), key_share.threshold
+        )
+        aggregate = outcome.aggregate
+        if aggregate is None or aggregate.digest.hex() != record["aggregate_digest"]:
+            self.context.logger.error(
+                f"Could not rebuild global round {record['global_round']}: its updates do not sum to the recorded digest"
+            )
+            return None
+        return aggregate
 
     def adopt_accepted_model(self) -> None:
         """If the network accepted the model this agent decrypted, make it the global model; save it and its record."""
@@ -520,13 +615,43 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             f"Global round {record['global_round']} restored from this agent's saved copy"
         )
 
+
+class KeyEpochCheckBehaviour(SmpcMnistBaseBehaviour):
+    """At a period's start: report whether the key epoch's periods are used up or the last decryption failed."""
+
+    matching_round: Type[AbstractRound] = KeyEpochCheckRound
+
+    def async_act(self) -> Generator:
+        """Catch up with the last accepted round while this epoch's key share exists; then report both facts (the
+        round rotates the key if enough agents report one of them)."""
+        self.adopt_accepted_model()
+        yield from self.catch_up()
+        data = self.synchronized_data
+        used = data.period_count - data.key_epoch_start_period
+        payload = KeyEpochCheckPayload(
+            self.me,
+            key_epoch_over=used >= self.params.key_epoch_periods,
+            decryption_failed=self.private.failed_decryption_period
+            == data.period_count - 1,
+        )
+        yield from self.submit(payload)
+
+
 class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
-    """Start a key epoch: forget the old key material, publish a fresh box public key."""
+    """Start a key epoch: erase the old key material (also from the key store), publish a fresh box public key.
+
+    The FSM never returns to an older key epoch once a key generation starts, so its secrets go at once.
+    """
 
     matching_round: Type[AbstractRound] = KeyExchangeRound
 
     def async_act(self) -> Generator:
         """Publish this agent's new box public key."""
+        data = self.synchronized_data
+        if data.key_rotation_reason:
+            self.context.logger.info(
+                f"Rotating the key: {data.key_rotation_reason}; generating key epoch {data.key_epoch + 1}"
+            )
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
             self.private.start_key_epoch()
             box_key = PrivateKey.generate()
@@ -819,7 +944,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         """Train off the main loop, encrypt the update, then report and commit to it."""
         self.private.update_blob = None
         self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
-        yield from self._catch_up()
+        yield from self.catch_up()
         yield from self.prune_blobs()
         if self.synchronized_data.previous_update_incomplete:
             failure = self.synchronized_data.settlement_failure
@@ -848,7 +973,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         with self.context.benchmark_tool.measure(self.behaviour_id).local():
             try:
                 data = self.agent_data()
-                base = self._global_model()
+                base = self.global_model()
                 trained = yield from self._train_in_background(base, data.train)
                 context = self.period_context()
                 blob = self._encrypt(
@@ -890,96 +1015,6 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
             update, weight, key_share, context, self.private.issuance
         )
 
-    def _catch_up(self) -> Generator:
-        """Rebuild the last accepted model from its round's public record if this agent missed that round.
-
-        An agent whose Tendermint node was down while a round was accepted passes through that round's
-        blocks without acting. The record (agreed in consensus) names the included updates, their
-        commitments and the sealed decryption shares, so the agent sums the same contributions, checks
-        the sum's digest, opens the shares sealed to it and applies the average to the model it holds;
-        the result must have the accepted digest. Only a lag of one round can be closed: older records are
-        not kept in consensus. A restarted agent takes that base from its own saved copy.
-        """
-        record = self.synchronized_data.accepted_round_record
-        box_key, key_share = self.private.box_key, self.current_key_share()
-        if (
-            not record
-            or record["global_round"] <= self.private.adopted_round
-            or record["joint_public_key_digest"] != self.synchronized_data.joint_public_key_digest
-            or box_key is None
-            or key_share is None
-        ):
-            return
-        base = self._held_model(record["global_round"] - 1)
-        if base is None:
-            return
-        aggregate = yield from self._recorded_aggregate(record, base, key_share)
-        if aggregate is None:
-            return
-        holders = self.synchronized_data.key_holders
-        sealed = yield from self.load_indexed(
-            {sender: (item["cid"], item["digest"]) for sender, item in record["decryption_shares"].items()},
-            "the decryption share",
-        )
-        try:
-            result = ckks.combine_decryption_shares(
-                aggregate, sorted(sealed.items()), self.party_index(self.me), box_key, len(holders), key_share.threshold
-            )
-            candidate = learning.apply_update(base, learning.check_parameter_vector(result.values))
-        except INPUT_ERRORS as error:
-            self.context.logger.error(f"Could not rebuild global round {record['global_round']}: {error}")
-            return
-        self.private.candidate_model = candidate
-        self.adopt_accepted_model()
-        if self.private.adopted_round == record["global_round"]:
-            self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
-
-    def _held_model(self, global_round: int) -> Optional[learning.MnistCnn]:
-        """The model of `global_round` this agent holds: in memory, else its own saved copy (lost from memory by
-        a restart); a wrong copy fails the recorded aggregate's and model's digests."""
-        if self.private.adopted_round == global_round:
-            return self._global_model()
-        try:
-            return learning.load_model(self.agent_folder / MODELS_FOLDER / f"round_{global_round:04d}.pt")
-        except learning.ModelParametersError:
-            return None
-
-    def _recorded_aggregate(
-        self, record: Dict[str, Any], base: learning.MnistCnn, key_share: ckks.KeyShare
-    ) -> Generator[None, None, Optional[ckks.Aggregate]]:
-        """The sum of a record's included contributions, if it has the recorded digest."""
-        previous_round = record["global_round"] - 1
-        context = self.context_for(
-            previous_round,
-            record["period"],
-            learning.model_digest(base) if previous_round else "",
-        )
-        included = record["included_updates"]
-        commitments = {self.party_index(sender): bytes.fromhex(item["commitment"]) for sender, item in included.items()}
-        reveals = yield from self.load_indexed(
-            {sender: (item["cid"], item["digest"]) for sender, item in included.items()}, "the update"
-        )
-        outcome = ckks.aggregate_contributions(
-            context, commitments, reveals, key_share.qualified, len(self.synchronized_data.key_holders), key_share.threshold
-        )
-        aggregate = outcome.aggregate
-        if aggregate is None or aggregate.digest.hex() != record["aggregate_digest"]:
-            self.context.logger.error(
-                f"Could not rebuild global round {record['global_round']}: its updates do not sum to the recorded digest"
-            )
-            return None
-        return aggregate
-
-
-    def _global_model(self) -> learning.MnistCnn:
-        """The model training starts from: the last adopted global model, or the shared initial one."""
-        if self.private.global_model is None:
-            self.private.global_model = (
-                learning.build_model(self.params.model_seed)
-                if self.params.initial_model is None
-                else learning.load_model(self.params.initial_model)
-            )
-        return self.private.global_model
 
     def _train_in_background(
         self, model: learning.MnistCnn, dataset: learning.MnistDataset
@@ -1172,6 +1207,7 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
             self.context.logger.error(
                 f"Rejecting: the average does not decrypt: {error}"
             )
+            self.private.failed_decryption_period = self.synchronized_data.period_count
             return None
         self._log_shares(result, holders)
         candidate = learning.apply_update(global_model, average)
@@ -1389,6 +1425,7 @@ class SmpcMnistRoundBehaviour(AbstractRoundBehaviour):
         ComplaintBehaviour,
         JustificationBehaviour,
         JointKeyBehaviour,
+        KeyEpochCheckBehaviour,
         TrainingBehaviour,
         SubmitUpdateBehaviour,
         AggregationBehaviour,

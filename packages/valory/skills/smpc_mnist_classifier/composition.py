@@ -1,5 +1,6 @@
 """The service's full FSM: valory registration, the SMPC MNIST rounds, valory's transaction settlement of
-each accepted model through the Safe, and reset/pause closing each period."""
+each accepted model through the Safe, and reset/pause closing each period (the next one starts with the
+key epoch check: keep the key and train, or generate a new one)."""
 
 from packages.valory.skills.abstract_round_abci.abci_app_chain import (
     AbciAppTransitionMapping,
@@ -19,10 +20,10 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     FinalizeModelRound,
     FinishedSettlementPreparationRound,
     FinishedUpdateGlobalModelRound,
+    KeyEpochCheckRound,
     KeyExchangeRound,
     SettlementFailedRound,
     SmpcMnistClassifierAbciApp,
-    TrainingRound,
 )
 from packages.valory.skills.transaction_settlement_abci.rounds import (
     FailedRound,
@@ -37,8 +38,8 @@ abci_app_transition_mapping: AbciAppTransitionMapping = {
     FinishedTransactionSubmissionRound: FinalizeModelRound,
     FailedRound: SettlementFailedRound,
     FinishedUpdateGlobalModelRound: ResetAndPauseRound,
-    FinishedResetAndPauseRound: TrainingRound,
-    FinishedResetAndPauseErrorRound: TrainingRound,
+    FinishedResetAndPauseRound: KeyEpochCheckRound,
+    FinishedResetAndPauseErrorRound: KeyEpochCheckRound,
 }
 
 SmpcMnistServiceAbciApp = chain(

@@ -64,6 +64,7 @@ class SharedState(BaseSharedState):
         timeouts[Event.TRAINING_TIMEOUT] = params.training_timeout
         timeouts[Event.UPDATE_TIMEOUT] = params.update_timeout
         timeouts[Event.SETTLEMENT_TIMEOUT] = params.round_timeout_seconds
+        timeouts[Event.ROTATE_KEY] = params.round_timeout_seconds
         timeouts[TransactionSettlementEvent.ROUND_TIMEOUT] = params.round_timeout_seconds
         timeouts[TransactionSettlementEvent.RESET_TIMEOUT] = params.round_timeout_seconds
         timeouts[TransactionSettlementEvent.FINALIZE_TIMEOUT] = params.finalize_timeout
@@ -110,6 +111,10 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
             max_seconds=self._ensure("training_period_seconds", kwargs, Optional[float]),
         )
         self.min_updates: int = self._ensure("min_updates", kwargs, int)
+        # Periods one key epoch serves (at most one decryption each) before a new key generation; the default
+        # is the most the flooding budget allows for n = 4, t = 3 (threshold_ckks.max_decryptions_per_epoch).
+        self.key_epoch_periods: int = self._ensure("key_epoch_periods", kwargs, int)
+        enforce(self.key_epoch_periods >= 1, "key_epoch_periods must be at least 1")
         # Opens this agent's key store (key shares, box key, issuance records), as `aea run --password` opens
         # its encrypted private keys: set it per agent (KEYSTORE_PASSWORD in the service).
         self.keystore_password: str = self._ensure("keystore_password", kwargs, str)
@@ -192,6 +197,7 @@ class AgentPrivateState:  # pylint: disable=too-many-instance-attributes
     published_shares: Dict[str, Tuple[str, str]] = field(default_factory=dict)
     keystore: Optional[Keystore] = None  # opened once per process: the password is stretched once
     keys_restored: bool = False  # the key store was read back after this process started
+    failed_decryption_period: int = -1  # the last period whose agreed sum this agent could not decrypt
 
     def start_key_epoch(self) -> None:
         """Drop all key material: a new key epoch starts from nothing."""

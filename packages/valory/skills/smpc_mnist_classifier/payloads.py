@@ -53,6 +53,15 @@ class JointKeyPayload(BaseTxPayload):
 
 
 @dataclass(frozen=True)
+class KeyEpochCheckPayload(BaseTxPayload):
+    """At a period's start: whether this agent finds the key epoch's periods used up (from the agreed epoch
+    start and its `key_epoch_periods`), and whether its decryption in the last period failed."""
+
+    key_epoch_over: bool
+    decryption_failed: bool
+
+
+@dataclass(frozen=True)
 class TrainingPayload(BaseTxPayload):
     """An agent's trained local model: its digest, weight, the global model it started from, and a
     commitment to its encrypted update (revealed only in the next round, so nobody can choose an

@@ -8,8 +8,9 @@ Concrete rounds realise the abstract specification at the repository root (fsm_s
   UpdateGlobalModelState = SubmitUpdateRound, AggregationRound, DecryptionShareRound,
                            GlobalModelVoteRound, the settlement of an accepted model through the
                            Safe (PrepareSettlementRound, valory's transaction_settlement_abci,
-                           FinalizeModelRound or SettlementFailedRound), and the reset/pause that
-                           closes each period.
+                           FinalizeModelRound or SettlementFailedRound), the reset/pause that
+                           closes each period, and KeyEpochCheckRound, which either keeps the key
+                           epoch (training follows) or rotates it (ROTATE_KEY: a new key generation).
 Payloads carry only digests, content ids and counters; blobs (key shares, ciphertexts, decryption
 shares) travel through IPFS. See composition.py for the chain.
 """
@@ -36,6 +37,7 @@ from packages.valory.skills.abstract_round_abci.base import (
 from packages.valory.skills.smpc_mnist_classifier.commitments import is_digest_hex
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
     AggregationPayload,
+    KeyEpochCheckPayload,
     DecryptionSharePayload,
     FinalizeModelPayload,
     GlobalModelVotePayload,
@@ -80,6 +82,7 @@ class Event(Enum):
     SETTLEMENT_FAILED = "settlement_failed"
     SETTLEMENT_RETRY = "settlement_retry"
     SETTLEMENT_TIMEOUT = "settlement_timeout"
+    ROTATE_KEY = "rotate_key"
 
 
 class SynchronizedData(TxSettlementSynchronizedData):
@@ -154,6 +157,29 @@ class SynchronizedData(TxSettlementSynchronizedData):
         return cast(
             str, self.db.get(get_name(SynchronizedData.joint_public_key_digest), "")
         )
+
+    @property
+    def key_epoch(self) -> int:
+        """How many joint keys were agreed so far: the number of the current key epoch (0 before the first)."""
+        return cast(int, self.db.get(get_name(SynchronizedData.key_epoch), 0))
+
+    @property
+    def key_epoch_start_period(self) -> int:
+        """The period in which the current key epoch's joint key was agreed."""
+        return cast(int, self.db.get(get_name(SynchronizedData.key_epoch_start_period), 0))
+
+    @property
+    def key_epoch_reports(self) -> Mapping[str, KeyEpochCheckPayload]:
+        """Each agent's view, at the start of the period, of whether the key epoch must end."""
+        return cast(
+            Mapping[str, KeyEpochCheckPayload],
+            self._collection(get_name(SynchronizedData.key_epoch_reports)),
+        )
+
+    @property
+    def key_rotation_reason(self) -> str:
+        """Why the agents agreed to rotate the key in this period ('' if they kept it)."""
+        return cast(str, self.db.get(get_name(SynchronizedData.key_rotation_reason), ""))
 
     @property
     def training_reports(self) -> Mapping[str, TrainingPayload]:
@@ -439,7 +465,8 @@ class JointKeyRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
     )
 
     def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
-        """Also write the global model's state, so every key persisted across periods exists."""
+        """Start the next key epoch (its number and first period); also write the global model's state,
+        so every key persisted across periods exists."""
         result = super().end_block()
         if result is None or result[1] != self.done_event:
             return result
@@ -448,6 +475,8 @@ class JointKeyRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
         persisted = synchronized_data.update(
             synchronized_data_class=SynchronizedData,
             **{
+                get_name(SynchronizedData.key_epoch): data.key_epoch + 1,
+                get_name(SynchronizedData.key_epoch_start_period): data.period_count,
                 get_name(
                     SynchronizedData.global_model_digest
                 ): data.global_model_digest,
@@ -463,6 +492,51 @@ class JointKeyRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
             },
         )
         return persisted, event
+
+
+class KeyEpochCheckRound(CollectDifferentUntilThresholdRound):
+    """At the start of each period, agents report whether the key epoch must end; the agreed reports decide.
+
+    A reason counts once at least f + 1 agents report it (so at least one honest agent saw it): the key
+    epoch's periods are used up (`key_epoch_periods`), or the last period's decryption failed or could
+    not be verified. Then a new key generation starts (ROTATE_KEY), else training does (DONE). A check that
+    does not complete in time also rotates (ROTATE_KEY is its timeout event too): the safe side.
+    """
+
+    payload_class = KeyEpochCheckPayload
+    synchronized_data_class = SynchronizedData
+    done_event = Event.DONE
+    collection_key = get_name(SynchronizedData.key_epoch_reports)
+    required_block_confirmations = LATE_PAYLOAD_BLOCKS
+
+    def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
+        """Rotate the key if enough agents report a reason; record the agreed reason either way."""
+        result = super().end_block()
+        if result is None or result[1] != self.done_event:
+            return result
+        synchronized_data, _ = result
+        reason = rotation_reason(
+            cast(SynchronizedData, synchronized_data),
+            self.synchronized_data.nb_participants
+            - self.synchronized_data.consensus_threshold
+            + 1,
+        )
+        updated = synchronized_data.update(
+            synchronized_data_class=SynchronizedData,
+            **{get_name(SynchronizedData.key_rotation_reason): reason},
+        )
+        return updated, Event.ROTATE_KEY if reason else Event.DONE
+
+
+def rotation_reason(data: SynchronizedData, quorum: int) -> str:
+    """The reasons at least `quorum` agents reported for ending the key epoch ('' if none)."""
+    reports = data.key_epoch_reports.values()
+    reasons = []
+    if sum(report.key_epoch_over for report in reports) >= quorum:
+        reasons.append(f"key epoch {data.key_epoch} used up its periods")
+    if sum(report.decryption_failed for report in reports) >= quorum:
+        reasons.append(f"the decryption of period {data.period_count - 1} failed")
+    return "; ".join(reasons)
 
 
 class TrainingRound(KeyHolderCollectionRound):
@@ -568,6 +642,7 @@ def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
         "global_round": data.global_round,
         "period": period,
         "global_model_digest": data.global_model_digest,
+        "key_epoch": data.key_epoch,
         "joint_public_key_digest": data.joint_public_key_digest,
         "qualified_dealers": data.qualified_dealers,
         "aggregate_digest": data.aggregate_digest,
@@ -680,6 +755,8 @@ PERSISTED_KEYS: FrozenSet[str] = frozenset(
         get_name(SynchronizedData.key_exchange),
         get_name(SynchronizedData.joint_public_key_digest),
         get_name(SynchronizedData.qualified_dealers),
+        get_name(SynchronizedData.key_epoch),
+        get_name(SynchronizedData.key_epoch_start_period),
         get_name(SynchronizedData.global_model_digest),
         get_name(SynchronizedData.global_round),
         get_name(SynchronizedData.last_accepted_period),
@@ -702,7 +779,7 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
 
     Initial round: KeyExchangeRound
 
-    Initial states: {FinalizeModelRound, KeyExchangeRound, SettlementFailedRound, TrainingRound}
+    Initial states: {FinalizeModelRound, KeyEpochCheckRound, KeyExchangeRound, SettlementFailedRound}
 
     Transition states:
         0. KeyExchangeRound
@@ -721,40 +798,43 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
             - done: 5.
             - key generation timeout: 0.
         5. JointKeyRound
-            - start training: 6.
+            - start training: 7.
             - key generation failed: 0.
             - key generation timeout: 0.
-        6. TrainingRound
-            - done training: 7.
+        6. KeyEpochCheckRound
+            - done: 7.
+            - rotate key: 0.
+        7. TrainingRound
+            - done training: 8.
             - training timeout: 0.
-        7. SubmitUpdateRound
-            - done: 8.
-            - update timeout: 15.
-        8. AggregationRound
+        8. SubmitUpdateRound
             - done: 9.
-            - no majority: 15.
-            - update timeout: 15.
-        9. DecryptionShareRound
+            - update timeout: 16.
+        9. AggregationRound
             - done: 10.
-            - update timeout: 15.
-        10. GlobalModelVoteRound
-            - done update: 11.
-            - no majority: 15.
-            - update timeout: 15.
-        11. PrepareSettlementRound
-            - done: 14.
-            - settlement failed: 13.
-            - settlement timeout: 13.
-        12. FinalizeModelRound
+            - no majority: 16.
+            - update timeout: 16.
+        10. DecryptionShareRound
+            - done: 11.
+            - update timeout: 16.
+        11. GlobalModelVoteRound
+            - done update: 12.
+            - no majority: 16.
+            - update timeout: 16.
+        12. PrepareSettlementRound
             - done: 15.
-            - settlement retry: 12.
-            - settlement timeout: 12.
-        13. SettlementFailedRound
-            - done: 15.
+            - settlement failed: 14.
+            - settlement timeout: 14.
+        13. FinalizeModelRound
+            - done: 16.
             - settlement retry: 13.
             - settlement timeout: 13.
-        14. FinishedSettlementPreparationRound
-        15. FinishedUpdateGlobalModelRound
+        14. SettlementFailedRound
+            - done: 16.
+            - settlement retry: 14.
+            - settlement timeout: 14.
+        15. FinishedSettlementPreparationRound
+        16. FinishedUpdateGlobalModelRound
 
     Final states: {FinishedSettlementPreparationRound, FinishedUpdateGlobalModelRound}
 
@@ -763,12 +843,13 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
         training timeout: 60.0
         update timeout: 60.0
         settlement timeout: 60.0
+        rotate key: 60.0
     """
 
     initial_round_cls: AppState = KeyExchangeRound
     initial_states: Set[AppState] = {
         KeyExchangeRound,
-        TrainingRound,
+        KeyEpochCheckRound,
         FinalizeModelRound,
         SettlementFailedRound,
     }
@@ -797,6 +878,10 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
             Event.START_TRAINING: TrainingRound,
             Event.KEY_GENERATION_FAILED: KeyExchangeRound,
             Event.KEY_GENERATION_TIMEOUT: KeyExchangeRound,
+        },
+        KeyEpochCheckRound: {
+            Event.DONE: TrainingRound,
+            Event.ROTATE_KEY: KeyExchangeRound,
         },
         TrainingRound: {
             Event.DONE_TRAINING: SubmitUpdateRound,
@@ -847,11 +932,13 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
         Event.TRAINING_TIMEOUT: DEFAULT_TIMEOUT_SECONDS,
         Event.UPDATE_TIMEOUT: DEFAULT_TIMEOUT_SECONDS,
         Event.SETTLEMENT_TIMEOUT: DEFAULT_TIMEOUT_SECONDS,
+        # a key epoch check that does not complete in time ends the key epoch: the safe side
+        Event.ROTATE_KEY: DEFAULT_TIMEOUT_SECONDS,
     }
     cross_period_persisted_keys: FrozenSet[str] = PERSISTED_KEYS
     db_pre_conditions: Dict[AppState, Set[str]] = {
         KeyExchangeRound: set(),
-        TrainingRound: {
+        KeyEpochCheckRound: {
             get_name(SynchronizedData.key_exchange),
             get_name(SynchronizedData.joint_public_key_digest),
             get_name(SynchronizedData.qualified_dealers),

@@ -49,6 +49,7 @@ from packages.valory.skills.smpc_mnist_classifier.behaviours import (
     GlobalModelVoteBehaviour,
     JointKeyBehaviour,
     JustificationBehaviour,
+    KeyEpochCheckBehaviour,
     KeyExchangeBehaviour,
     PrepareSettlementBehaviour,
     SubmitUpdateBehaviour,
@@ -65,6 +66,7 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import (
     GlobalModelVotePayload,
     JointKeyPayload,
     JustificationPayload,
+    KeyEpochCheckPayload,
     KeyExchangePayload,
     SubmitUpdatePayload,
     TrainingPayload,
@@ -143,7 +145,7 @@ def epoch() -> Epoch:
     """Run the verifiable key generation once, with the roster-bound seed the behaviours derive."""
     box_keys = {agent: PrivateKey.generate() for agent in AGENTS}
     roster = [[agent, bytes(box_keys[agent].public_key).hex()] for agent in AGENTS]
-    seed = hashlib.sha256(CRS_DOMAIN + json.dumps(roster).encode()).digest()
+    seed = hashlib.sha256(CRS_DOMAIN + json.dumps({"key_epoch": 1, "roster": roster}).encode()).digest()
     box_public = {index_of(agent): bytes(key.public_key) for agent, key in box_keys.items()}
     dealers = {index: ckks.Dealer(index, N_PARTIES, THRESHOLD, seed, box_public) for index in box_public}
     blobs = {index: dealer.dealing.to_bytes() for index, dealer in dealers.items()}
@@ -379,13 +381,16 @@ class SmpcBehaviourTest(FSMBehaviourBaseCase):
     # -- data of the simulated agents
 
     def keyed(self, epoch: Epoch, **values: Any) -> Dict[str, Any]:
-        """Data values of a finished key epoch (key exchange, joint key digest, QUAL of all four)."""
-        return dict(
+        """Data values of a finished key epoch (key exchange, joint key digest, QUAL of all four; key epoch 1,
+        agreed in period 0); `values` add to or override them."""
+        finished = dict(
             key_exchange=serialized(epoch.key_exchange),
             joint_public_key_digest=epoch.public_key.digest.hex(),
             qualified_dealers=",".join(AGENTS),
-            **values,
+            key_epoch=1,
+            key_epoch_start_period=0,
         )
+        return {**finished, **values}
 
     def dealt(
         self,
@@ -475,6 +480,33 @@ class TestKeyGenerationBehaviours(SmpcBehaviourTest):
         assert payload.box_public_key == bytes(self.private.box_key.public_key).hex()
         assert (self.private.dealer, self.private.key_share, self.private.aggregate) == (None, None, None)
         assert self.private.issuance is not old_record
+
+    def test_entering_a_new_key_generation_erases_the_old_epoch_from_the_key_store(
+        self, epoch: Epoch, caplog: LogCaptureFixture
+    ) -> None:
+        """A rotation was agreed: the old key share, dealer and issuance record leave memory and the key store;
+        only the new epoch's box key is saved, before it is published."""
+        keystore_path = self.skill.skill_context.params.agent_folder(ME) / behaviours_module.KEYSTORE_FILE
+        keystore_path.parent.mkdir(parents=True)
+        keystore = ckks.Keystore(str(keystore_path), "development-only-change-me")
+        old_record = ckks.IssuanceRecord()
+        ckks.encrypt_update(small_updates(1)[0], 10, epoch.key_shares[MY_INDEX], period_context(epoch), old_record)
+        keystore.save(
+            ckks.KeystoreContents(epoch.box_keys[ME], epoch.key_shares[MY_INDEX], (old_record.to_bytes(),))
+        )
+        rotation = self.data(key_epoch=1, key_rotation_reason="key epoch 1 used up its periods")
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(KeyExchangeBehaviour, rotation, Event.DONE, DealingCommitBehaviour)
+        assert "Rotating the key: key epoch 1 used up its periods; generating key epoch 2" in caplog.text
+        assert isinstance(payload, KeyExchangePayload)
+        contents = keystore.load()
+        assert bytes(contents.box_key.public_key).hex() == payload.box_public_key
+        assert contents.box_key != epoch.box_keys[ME]
+        assert (contents.key_share, contents.dealer) == (None, None)
+        (record,) = contents.issuance_records
+        assert not ckks.IssuanceRecord.from_bytes(record).issued(
+            ckks.issuance.IssuanceKind.ENCRYPTION, period_context(epoch)
+        )
 
     def test_dealing_commit_sends_only_the_commitment(self, epoch: Epoch) -> None:
         """The dealing stays private (nothing on IPFS); the payload commits to its bytes, seed and dealer."""
@@ -1123,12 +1155,58 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
     def test_too_few_shares_reject_with_the_reason(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
     ) -> None:
-        """Two shares are below the threshold: the agent rejects and says why."""
+        """Two shares are below the threshold: the agent rejects, says why, and remembers the failed decryption
+        for the next period's key epoch check."""
         _, _, values, sealed = self.prepare(epoch, agent_data, ["agent_1", ME])
         with caplog.at_level(logging.ERROR):
             payload = self.vote(values, sealed)
         assert (payload.global_model_digest, payload.global_round) == (None, None)
         assert "Rejecting: the average does not decrypt: 2 usable decryption shares, need 3" in caplog.text
+        assert self.private.failed_decryption_period == 0
+
+    def test_a_decryption_that_succeeds_is_not_a_failure(self, epoch: Epoch, agent_data: learning.AgentData) -> None:
+        """Four shares, one unreadable: the rest decrypt, so nothing asks for a new key."""
+        _, plain, values, sealed = self.prepare(epoch, agent_data, AGENTS)
+        sealed["agent_2"] = b"TCSB garbage"
+        self.assert_accepts(self.vote(values, sealed), plain)
+        assert self.private.failed_decryption_period == -1
+
+
+# ------------------------------------------------------------------------------------- key epoch check
+
+
+class TestKeyEpochCheckBehaviour(SmpcBehaviourTest):
+    """At a period's start each agent reports whether the key epoch's periods are used up and whether its last
+    decryption failed (the round turns f + 1 such reports into a rotation)."""
+
+    def check(self, epoch: Epoch, period: int, monkeypatch: MonkeyPatch) -> KeyEpochCheckPayload:
+        """Run the check in `period` of key epoch 1 (agreed in period 0, see keyed()), with key_epoch_periods = 2."""
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "key_epoch_periods", 2)
+        persisted = dict(
+            global_model_digest=NO_GLOBAL_MODEL,
+            global_round=0,
+            last_accepted_period=-1,
+            accepted_round_record={},
+            final_round_record={},
+            settlement_failure="",
+        )
+        data = self.data(period=period, **self.keyed(epoch, **persisted))
+        payload = self.run_behaviour(KeyEpochCheckBehaviour, data, Event.DONE, TrainingBehaviour)
+        assert isinstance(payload, KeyEpochCheckPayload) and payload.sender == ME
+        return payload
+
+    def test_the_key_epoch_is_over_after_key_epoch_periods(self, epoch: Epoch, monkeypatch: MonkeyPatch) -> None:
+        """Period 1 of a 2-period key epoch keeps it; period 2 reports it used up."""
+        assert not self.check(epoch, 1, monkeypatch).key_epoch_over
+        assert self.check(epoch, 2, monkeypatch).key_epoch_over
+
+    def test_a_failed_decryption_of_the_last_period_is_reported(self, epoch: Epoch, monkeypatch: MonkeyPatch) -> None:
+        """A failure in period 0 is reported at the start of period 1, not at the start of period 2."""
+        self.private.failed_decryption_period = 0
+        assert self.check(epoch, 1, monkeypatch).decryption_failed
+        assert not self.check(epoch, 2, monkeypatch).decryption_failed
+        self.private.failed_decryption_period = -1
+        assert not self.check(epoch, 1, monkeypatch).decryption_failed
 
 
 class TestCatchUp(DecryptionCase):
@@ -1237,6 +1315,23 @@ class TestCatchUp(DecryptionCase):
         held = training._held_model(3)  # pylint: disable=protected-access
         assert held is not None and learning.model_digest(held) == learning.model_digest(saved)
         assert training._held_model(2) is None  # pylint: disable=protected-access
+
+    def test_the_key_epoch_check_catches_up_before_a_rotation(
+        self, epoch: Epoch, agent_data: learning.AgentData, monkeypatch: MonkeyPatch, caplog: LogCaptureFixture
+    ) -> None:
+        """The missed round is the epoch's last (key_epoch_periods = 1): the check rebuilds it with this epoch's
+        key share before reporting the epoch used up, so the rotation does not strand the agent."""
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "key_epoch_periods", 1)
+        values, digest = self.missed_round(epoch, agent_data)
+        self.private.key_share = epoch.key_shares[MY_INDEX]
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                KeyEpochCheckBehaviour, self.data(period=1, **values), Event.ROTATE_KEY, KeyExchangeBehaviour
+            )
+        assert isinstance(payload, KeyEpochCheckPayload) and payload.key_epoch_over
+        assert "Caught up: global round 1 rebuilt from its record" in caplog.text
+        assert self.private.adopted_round == 1
+        assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
 
     def test_a_record_whose_aggregate_does_not_match_leaves_the_agent_sitting_out(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture

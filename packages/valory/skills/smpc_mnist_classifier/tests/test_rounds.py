@@ -30,6 +30,7 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import (
     FinalizeModelPayload,
     GlobalModelVotePayload,
     JointKeyPayload,
+    KeyEpochCheckPayload,
     KeyExchangePayload,
     ComplaintPayload,
     DealingCommitPayload,
@@ -51,6 +52,7 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     FinalizeModelRound,
     GlobalModelVoteRound,
     JointKeyRound,
+    KeyEpochCheckRound,
     KeyExchangeRound,
     ComplaintRound,
     DealingCommitRound,
@@ -59,6 +61,7 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     PrepareSettlementRound,
     SettlementFailedRound,
     SubmitUpdateRound,
+    SmpcMnistClassifierAbciApp,
     SynchronizedData,
     TrainingRound,
     round_record,
@@ -142,6 +145,21 @@ class SmpcRoundTest(BaseRoundTestClass):
         """`base` (default: the fresh test data) updated with `values`."""
         source = self.synchronized_data if base is None else base
         return cast_data(source.update(synchronized_data_class=SynchronizedData, **values))
+
+    def with_persisted_keys(self, base: Optional[BaseSynchronizedData] = None, **values: Any) -> SynchronizedData:
+        """`base` with a value for every key persisted across periods (key epoch 1 agreed in period 0), so
+        create() can start a later period; `values` override them."""
+        persisted = dict(
+            joint_public_key_digest=JOINT_KEY,
+            qualified_dealers=QUAL,
+            key_epoch=1,
+            key_epoch_start_period=0,
+            global_model_digest=NO_GLOBAL_MODEL,
+            global_round=0,
+            last_accepted_period=-1,
+            accepted_round_record={},
+        )
+        return self.data_with(base, **{**persisted, **values})
 
     def with_key_holders(self, holders: Sequence[str], base: Optional[BaseSynchronizedData] = None) -> SynchronizedData:
         """Synchronized data in which `holders` joined the key epoch."""
@@ -409,6 +427,23 @@ class TestJointKeyRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest):
         )
         assert (data.last_accepted_period, data.accepted_round_record) == (4, record)
 
+    def test_each_agreed_joint_key_starts_the_next_key_epoch(self) -> None:
+        """Key epoch 1 starts in period 0; a key generation in period 1 starts epoch 2 there (both persisted)."""
+        test_round = JointKeyRound(synchronized_data=self.with_key_material(self.agents), context=MagicMock())
+        for payload in self.votes([JOINT_KEY] * 4).values():
+            deliver(test_round, payload)
+        first, _ = test_round.end_block()
+        assert (cast_data(first).key_epoch, cast_data(first).key_epoch_start_period) == (1, 0)
+        next_period = cast_data(first.create())
+        assert (next_period.period_count, next_period.key_epoch, next_period.key_epoch_start_period) == (1, 1, 0)
+        test_round = JointKeyRound(synchronized_data=next_period, context=MagicMock())
+        for payload in self.votes([OTHER_JOINT_KEY] * 4).values():
+            deliver(test_round, payload)
+        second, event = test_round.end_block()
+        data = cast_data(second)
+        assert event == Event.START_TRAINING
+        assert (data.joint_public_key_digest, data.key_epoch, data.key_epoch_start_period) == (OTHER_JOINT_KEY, 2, 1)
+
     def test_split_vote_fails_key_generation(self) -> None:
         """Two against two can never reach the quorum of three: KEY_GENERATION_FAILED, nothing written."""
         test_round = JointKeyRound(synchronized_data=self.with_key_material(self.agents), context=MagicMock())
@@ -430,6 +465,58 @@ class TestJointKeyRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest):
         synchronized_data, event = result
         assert event == Event.KEY_GENERATION_FAILED
         assert get_name(SynchronizedData.global_round) not in synchronized_data.db.get_latest()
+
+
+class TestKeyEpochCheckRound(SmpcRoundTest):
+    """At a period's start the agreed reports keep the key epoch (DONE) or rotate it (ROTATE_KEY); a reason
+    counts once f + 1 = 2 agents report it."""
+
+    def check(self, reports: Sequence[Tuple[bool, bool]]) -> Tuple[SynchronizedData, Event]:
+        """Agent i reports reports[i] = (key epoch over, decryption failed) in epoch 3, period 7."""
+        data = self.with_persisted_keys(self.with_key_holders(self.agents), key_epoch=3)
+        for _ in range(7):
+            data = cast_data(data.create())
+        test_round = KeyEpochCheckRound(synchronized_data=data, context=MagicMock())
+        for sender, (over, failed) in zip(self.agents, reports):
+            deliver(test_round, KeyEpochCheckPayload(sender, key_epoch_over=over, decryption_failed=failed))
+        _, (synchronized_data, event) = self.blocks_until_done(test_round)
+        return cast_data(synchronized_data), event
+
+    def test_no_reason_keeps_the_key_epoch(self) -> None:
+        """Nobody reports a reason: training follows in the same key epoch."""
+        data, event = self.check([(False, False)] * 4)
+        assert event == Event.DONE
+        assert data.key_rotation_reason == ""
+
+    def test_used_up_periods_rotate_the_key(self) -> None:
+        """The key epoch's periods are used up (every honest agent says so): ROTATE_KEY, with the reason."""
+        data, event = self.check([(True, False)] * 3)
+        assert event == Event.ROTATE_KEY
+        assert data.key_rotation_reason == "key epoch 3 used up its periods"
+
+    def test_a_failed_decryption_rotates_the_key(self) -> None:
+        """Two agents could not decrypt the last period's sum: ROTATE_KEY."""
+        data, event = self.check([(False, True), (False, False), (False, True), (False, False)])
+        assert event == Event.ROTATE_KEY
+        assert data.key_rotation_reason == "the decryption of period 6 failed"
+
+    def test_both_reasons_are_recorded(self) -> None:
+        """Both reasons, each reported by enough agents, are named."""
+        data, event = self.check([(True, True)] * 3)
+        assert event == Event.ROTATE_KEY
+        assert data.key_rotation_reason == "key epoch 3 used up its periods; the decryption of period 6 failed"
+
+    def test_one_agent_alone_cannot_force_a_rotation(self) -> None:
+        """A single (possibly Byzantine) agent's report is not enough: the key epoch is kept."""
+        data, event = self.check([(True, True), (False, False), (False, False), (False, False)])
+        assert event == Event.DONE
+        assert data.key_rotation_reason == ""
+
+    def test_a_check_that_does_not_complete_rotates_the_key(self) -> None:
+        """ROTATE_KEY is also the round's timeout event: a check that does not complete ends the key epoch."""
+        transitions = SmpcMnistClassifierAbciApp.transition_function[KeyEpochCheckRound]
+        assert transitions == {Event.DONE: TrainingRound, Event.ROTATE_KEY: KeyExchangeRound}
+        assert Event.ROTATE_KEY in SmpcMnistClassifierAbciApp.event_to_timeout
 
 
 class TestTrainingRound(SmpcRoundTest):
@@ -670,6 +757,7 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
             "global_round": 1,
             "period": 0,
             "global_model_digest": MODEL,
+            "key_epoch": 0,
             "joint_public_key_digest": JOINT_KEY,
             "qualified_dealers": ["agent_0", "agent_1", "agent_2", "agent_3"],
             "aggregate_digest": AGGREGATE,
@@ -689,15 +777,7 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
 
     def test_acceptance_records_the_current_period(self) -> None:
         """A model accepted in period 2 sets last_accepted_period to 2."""
-        data = self.data_with(
-            self.with_key_material(self.agents),
-            joint_public_key_digest=JOINT_KEY,
-            qualified_dealers=QUAL,
-            global_model_digest=NO_GLOBAL_MODEL,
-            global_round=0,
-            last_accepted_period=-1,
-            accepted_round_record={},
-        )
+        data = self.with_persisted_keys(self.with_key_material(self.agents))
         later = cast_data(data.create().create())
         test_round = GlobalModelVoteRound(synchronized_data=self.completed_update(later), context=MagicMock())
         for payload in self.votes([(MODEL, 1)] * 3).values():

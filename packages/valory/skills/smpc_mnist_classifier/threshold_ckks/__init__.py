@@ -2,7 +2,7 @@
 
 One module per protocol step, as Lattigo's multiparty package: errors, parameters, ring (mod-q
 arithmetic and samplers), seal_bridge, wire (byte formats), sharing (Shamir), dealing + keygen, encryption,
-aggregation, decryption + sealing + combine, issuance, keystore, and simulation (the in-memory key generation tests and benchmarks
+aggregation, decryption + sealing + combine + flooding, issuance, keystore, and simulation (the in-memory key generation tests and benchmarks
 share).
 No AEA imports: behaviours orchestrate and catch only ThresholdCkksError.
 """
@@ -64,6 +64,10 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import (
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.issuance import (
     IssuanceRecord,
 )
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.flooding import (
+    decryption_distance,
+    max_decryptions_per_epoch,
+)
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keystore import (
     Keystore,
     KeystoreContents,
@@ -74,6 +78,8 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters impo
 )
 
 __all__ = [
+    "decryption_distance",
+    "max_decryptions_per_epoch",
     "IssuanceRecord",
     "encrypt_update",
     "contribution_commitment",
