@@ -277,6 +277,10 @@ class InferenceCircuit:
         compressed = witness["processed_params"]["polycommit"][0][0]
         return decompress_g1(bytes.fromhex(compressed))
 
+    def weight_commitment_hex(self, model: nn.Module) -> str:
+        """weight_commitment as hex (x || y): the form agreed in the vote and settled in the ModelRegistry."""
+        return self.weight_commitment(model).hex()
+
     def prove(self, model: nn.Module, image: np.ndarray) -> InferenceProof:
         """Prove `model(image)`: a proof whose public values are the quantised image and logits."""
         self._require_setup()
@@ -422,13 +426,16 @@ class InferenceCircuit:
             data_path = Path(scratch) / "input.json"
             _write_input(data_path, self._checked_images(image))
             witness_path = output or Path(scratch) / "witness.json"
-            ezkl.gen_witness(
-                str(data_path),
-                str(compiled),
-                str(witness_path),
-                vk_path=str(self.path(VK_FILE)),
-                srs_path=str(self.path(SRS_FILE)),
-            )
+            try:
+                ezkl.gen_witness(
+                    str(data_path),
+                    str(compiled),
+                    str(witness_path),
+                    vk_path=str(self.path(VK_FILE)),
+                    srs_path=str(self.path(SRS_FILE)),
+                )
+            except RuntimeError as error:  # EZKL's errors for inputs it cannot evaluate
+                raise ZkInferenceError(f"EZKL gen_witness failed: {error}") from error
             return json.loads(Path(witness_path).read_text())  # the file has plain hex, not PyG1Affine
 
 
