@@ -400,20 +400,26 @@ class InferenceCircuit:
         )
 
     def _compiled(self, model: nn.Module) -> Path:
-        """The model compiled against the cached settings (weights differ per model, the layout does not)."""
+        """The model compiled against the cached settings (weights differ per model, the layout does not).
+
+        Several agents may compile the same model into the shared cache at once: each works in its own
+        scratch folder and renames the result into place (atomic; every copy is the same).
+        """
         folder = self.directory / "models" / _weights_digest(model)[:16]
         compiled = folder / COMPILED_FILE
         if not compiled.is_file():
             folder.mkdir(parents=True, exist_ok=True)
-            self._export(model, folder / ONNX_FILE)
-            scratch = folder / f".{COMPILED_FILE}.tmp"
-            _check(
-                ezkl.compile_circuit(
-                    str(folder / ONNX_FILE), str(scratch), str(self.path(SETTINGS_FILE))
-                ),
-                "compile_circuit",
-            )
-            scratch.rename(compiled)
+            with tempfile.TemporaryDirectory(dir=folder) as scratch:
+                onnx_path = Path(scratch) / ONNX_FILE
+                self._export(model, onnx_path)
+                output = Path(scratch) / COMPILED_FILE
+                _check(
+                    ezkl.compile_circuit(
+                        str(onnx_path), str(output), str(self.path(SETTINGS_FILE))
+                    ),
+                    "compile_circuit",
+                )
+                output.rename(compiled)
         return compiled
 
     def _witness(
