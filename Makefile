@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: install sync lock check test run bench evaluate
+.PHONY: install sync lock check test run bench bench-disk evaluate chaos docker-images deploy deploy-stop test-deploy
 
 install:
 	bash scripts/install.sh
@@ -31,9 +31,32 @@ test: check
 run: sync
 	$(ENV) python scripts/run_service.py
 
+# Docker: the engine (started if none runs), compose v2 and every image the compose deployment runs, built here.
+docker-images: sync
+	bash scripts/install.sh docker && bash scripts/docker_engine.sh start && bash scripts/docker_images.sh
+
+# The service as Olas users deploy it: autonomy deploy build + docker compose up; Ctrl-C or `make deploy-stop` tears down.
+deploy: docker-images
+	$(ENV) python scripts/deploy_service.py
+
+deploy-stop:
+	$(ENV) python scripts/deploy_service.py --stop
+
+# Opt-in (not in `make test`: Docker install and image builds from scratch take too long for CI's budget): the compose deployment for real.
+test-deploy: docker-images
+	$(ENV) python -m pytest tests_docker
+
 # Evaluate a run's accepted models: make evaluate [RUN=runs/<ts>] [DATA_DIR=<IDX folder>] (default: the latest run).
 evaluate: install
 	$(ENV) python scripts/evaluate_run.py $(if $(RUN),--run $(RUN)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 bench: sync
 	$(ENV) python scripts/bench_ckks.py && python scripts/bench_keygen.py && python scripts/bench_learning.py && python scripts/bench_service.py && python scripts/bench_zk.py
+
+# The service under random faults (agent/node kill -9, kubo outage, junk transactions): make chaos [PERIODS=50] [FAULTS=20].
+chaos: sync
+	$(ENV) python scripts/chaos.py --periods $(or $(PERIODS),50) --faults $(or $(FAULTS),20)
+
+# Disk use of a long run (kubo, agents' folders and blob copies, Tendermint) per period: JSON, table and PNG in the run folder.
+bench-disk: sync
+	$(ENV) python scripts/bench_disk.py --periods $(or $(PERIODS),100)

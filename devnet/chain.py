@@ -57,13 +57,17 @@ def artifact(path: Path) -> Dict[str, Any]:
 
 
 def anvil_command(
-    binary: str, port: int, state: Optional[Path] = None, chain_id: int = CHAIN_ID
+    binary: str,
+    port: int,
+    state: Optional[Path] = None,
+    chain_id: int = CHAIN_ID,
+    host: str = "127.0.0.1",
 ) -> List[str]:
-    """anvil on 127.0.0.1:port, mining each transaction at once; with `state`, it survives a restart."""
+    """anvil on host:port, mining each transaction at once; with `state`, it survives a restart."""
     command = [
         binary,
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         "--chain-id",
@@ -72,9 +76,9 @@ def anvil_command(
     return command + (["--state", str(state)] if state is not None else [])
 
 
-def rpc_url(port: int) -> str:
-    """The JSON-RPC address of anvil on `port`."""
-    return f"http://127.0.0.1:{port}"
+def rpc_url(port: int, host: str = "127.0.0.1") -> str:
+    """The JSON-RPC address of anvil on host:port."""
+    return f"http://{host}:{port}"
 
 
 def wait_for_chain(url: str, alive: Callable[[], bool]) -> Web3:

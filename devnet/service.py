@@ -142,14 +142,14 @@ def ipfs_daemon_command() -> List[str]:
     return [tool("ipfs"), "daemon", "--offline"]
 
 
-def init_ipfs_repository(repository: Path, port: int) -> None:
-    """A kubo repository whose API listens on IPFS_API_HOST:port, with no gateway and no bootstrap peers."""
+def init_ipfs_repository(repository: Path, port: int, host: str = IPFS_API_HOST) -> None:
+    """A kubo repository whose API listens on host:port, with no gateway and no bootstrap peers."""
     env = {**os.environ, "IPFS_PATH": str(repository)}
     run_checked(
         [tool("ipfs"), "init", "--profile", "test"], cwd=repository.parent, env=env
     )
     settings = {
-        "Addresses.API": json.dumps(f"/ip4/{IPFS_API_HOST}/tcp/{port}"),
+        "Addresses.API": json.dumps(f"/ip4/{host}/tcp/{port}"),
         "Addresses.Gateway": "[]",
         "Bootstrap": "[]",
     }
@@ -198,12 +198,10 @@ def prepare_verifier_source(cache_dir: Path, model_seed: int) -> Path:
     return prepare_mnist_circuit(cache_dir, model_seed).verifier_solidity()
 
 
-def wait_for_ipfs(port: int, log: Path) -> None:
+def wait_for_ipfs(port: int, log: Path, host: str = IPFS_API_HOST) -> None:
     """Wait until kubo answers on its API port."""
     deadline = time.monotonic() + IPFS_READY_SECONDS
-    request = urllib.request.Request(
-        f"http://{IPFS_API_HOST}:{port}/api/v0/id", method="POST"
-    )
+    request = urllib.request.Request(f"http://{host}:{port}/api/v0/id", method="POST")
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(request, timeout=2)  # nosec
@@ -486,18 +484,28 @@ class LocalService:
         self._wait_until(
             lambda i: port_open(NodePorts.of(i).abci), "serve ABCI", agent_name
         )
-        for i, home in enumerate(self.node_dirs):
-            self.supervisor.start(
-                ProcessSpec(
-                    node_name(i),
-                    [tool("tendermint"), "node", "--home", str(home)],
-                    self.run_dir,
-                    dict(os.environ),
-                    self.console_path(node_name(i)),
-                    ready=partial(port_open, NodePorts.of(i).abci),
-                )
-            )
+        for i in range(NUMBER_OF_AGENTS):
+            self.supervisor.start(self.node_spec(i))
         self._wait_until(lambda i: node_healthy(NodePorts.of(i).rpc), "answer /health", node_name)
+
+    def node_spec(self, index: int) -> ProcessSpec:
+        """How node `index` runs: (re)started only while its agent serves ABCI."""
+        return ProcessSpec(
+            node_name(index),
+            [tool("tendermint"), "node", "--home", str(self.node_dirs[index])],
+            self.run_dir,
+            dict(os.environ),
+            self.console_path(node_name(index)),
+            ready=partial(port_open, NodePorts.of(index).abci),
+        )
+
+    def kill_node(self, index: int) -> None:
+        """kill -9 node `index`, unsupervised (a node outage, for tests and chaos runs); start_node brings it back."""
+        self.supervisor.stop([node_name(index)], signal_number=signal.SIGKILL)
+
+    def start_node(self, index: int) -> None:
+        """Start node `index` again, supervised, on its home (it replays its WAL and catches up from its peers)."""
+        self.supervisor.start(self.node_spec(index))
 
     def start_ipfs(self) -> None:
         """Start kubo on the run's repository, supervised, and wait until it answers (again, after stop_ipfs)."""
@@ -552,20 +560,22 @@ class LocalService:
         self.supervisor.stop([node_name(index), agent_name(index)])
 
     def stop(self) -> None:
-        """Stop everything started, in an order that logs no errors: the nodes, then the agents, kubo and anvil.
+        """Stop everything started, in an order that logs no errors: freeze the nodes, stop the agents, kill the nodes.
 
-        Tendermint 0.34 logs some 40 error lines when a 4-node net stops gracefully (every node reports
-        each peer and its RPC server closing), so the nodes are killed at once: a node is crash-safe (its
-        WAL and stores replay on restart) and its agent only logs that the ABCI connection closed. The
-        agents and kubo then stop on SIGINT.
+        Tendermint 0.34 logs some 40 error lines when a 4-node net stops gracefully (every node reports each peer
+        and its RPC server closing), and an agent whose node dies while it writes an ABCI response logs that its
+        send loop lost the connection. So the nodes are frozen (SIGSTOP) first: the agents then stop on SIGINT
+        with nothing closing under them, and the frozen nodes are killed, which they never notice. A node is
+        crash-safe (its WAL and stores replay on restart). kubo and anvil stop last, on SIGINT.
         """
         names = self.supervisor.names
-        self.supervisor.stop(
-            [name for name in names if name.startswith(NODE_PREFIX)],
-            signal_number=signal.SIGKILL,
-        )
-        for kind in (AGENT_PREFIX, "ipfs", "anvil"):
-            self.supervisor.stop([name for name in names if name.startswith(kind)])
+        nodes = [name for name in names if name.startswith(NODE_PREFIX)]
+        self.supervisor.freeze(nodes)
+        for kind in (AGENT_PREFIX, NODE_PREFIX, "ipfs", "anvil"):
+            self.supervisor.stop(
+                [name for name in names if name.startswith(kind)],
+                signal_number=signal.SIGKILL if kind == NODE_PREFIX else signal.SIGINT,
+            )
         self.supervisor.close()
 
     def write_agents_file(self) -> None:

@@ -143,6 +143,14 @@ class Supervisor:
         with self._lock:
             return [name for name, entry in self._supervised.items() if entry.gave_up]
 
+    def freeze(self, names: List[str]) -> None:
+        """SIGSTOP these processes' groups: a frozen process logs nothing about what happens around it."""
+        with self._lock:
+            processes = [self._supervised[name].process for name in names]
+        for process in processes:
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGSTOP)
+
     def stop(
         self,
         names: List[str],
@@ -154,10 +162,6 @@ class Supervisor:
             entries = [self._supervised.pop(name) for name in names]
         processes = [entry.process for entry in entries if entry.process is not None]
         live = [process for process in processes if process.poll() is None]
-        if signal_number == signal.SIGKILL:
-            # Freeze every group first, so that none of them logs another's death before its own.
-            for process in live:
-                os.killpg(process.pid, signal.SIGSTOP)
         for process in live:
             os.killpg(process.pid, signal_number)
         deadline = time.monotonic() + grace

@@ -7,6 +7,8 @@
 #   .tools/go/    Go module cache (GOPATH), .tools/go-build/ Go build cache
 #   .tools/node/  npm prefix holding the anvil binary package
 #   .tools/solc/  npm prefix holding solc-js (the Solidity compiler the install compiles contracts/ with)
+#   .tools/docker/ the Docker CLI's config folder (DOCKER_CONFIG): the compose v2 plugin in cli-plugins/,
+#                 the engine's log and pid files when the project started it (scripts/docker_engine.sh)
 # Safe under `set -euo pipefail` and safe to source more than once.
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +23,10 @@ export GOCACHE="$TOOLS_DIR/go-build"
 export GOBIN="$TOOLS_DIR/bin"
 export GOFLAGS="-modcacherw -buildvcs=false"
 export GOWORK=off
+
+# Docker: the CLI finds the compose v2 plugin built by scripts/install_docker.sh in $DOCKER_CONFIG/cli-plugins.
+export DOCKER_CONFIG="$TOOLS_DIR/docker"
+export DOCKER_CLI_PLUGINS="$DOCKER_CONFIG/cli-plugins"
 
 # The repo root is importable: scripts and tests share package modules (devnet/, packages/) without sys.path edits.
 case ":${PYTHONPATH:-}:" in

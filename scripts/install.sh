@@ -4,7 +4,9 @@
 #
 #   scripts/install.sh [--smoke] [STEP ...]
 #
-# STEPs: python tendermint kubo anvil solc contracts browser (default: all, in that order).
+# STEPs: python tendermint kubo anvil solc contracts browser (default: these, in that order), and docker
+#        (not by default: `make run` needs no Docker): scripts/install_docker.sh, Debian's docker.io and debootstrap
+#        and the compose v2 plugin built with Go, for `make deploy` (`make docker-images` runs it).
 # --smoke  after installing, start an IPFS daemon and an anvil node on free localhost ports,
 #          check they answer (IPFS add + cat, eth_chainId), and stop them.
 # Prints one line per step; the full output of every step is in .tools/install.log (shown if a step fails).
@@ -33,7 +35,7 @@ STEPS=()
 for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
-    python | tendermint | kubo | anvil | solc | contracts | browser) STEPS+=("$arg") ;;
+    python | tendermint | kubo | anvil | solc | contracts | browser | docker) STEPS+=("$arg") ;;
     -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
@@ -132,6 +134,12 @@ step_browser() {
   apt-get update
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
   command -v chromedriver >/dev/null || die "chromedriver not on PATH after apt-get install"
+}
+
+# --- docker: the engine, debootstrap and compose v2 (its own script, also run alone by `make docker-images`) ----
+step_docker() {
+  bash "$REPO_ROOT/scripts/install_docker.sh"
+  log "docker: $(docker compose version --short 2>/dev/null | sed 's/^/compose /'), $(dockerd --version)"
 }
 
 # --- solc: solc-js (the Solidity compiler as WebAssembly) from npm, in its own prefix ----------

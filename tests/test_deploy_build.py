@@ -1,9 +1,10 @@
 """`autonomy deploy build` turns the packaged service into a 4-agent Docker Compose deployment.
 
 The generator asks a Docker engine one question, which subnets existing networks use, before it
-writes docker-compose.yaml. These machines run no Docker engine, so the test answers that question
-("none") on a unix socket speaking the two Docker Engine API calls the generator makes; everything
-else is the real Olas tooling on this repository's packages.
+writes docker-compose.yaml. This fast unit test answers that question ("none") on a unix socket
+speaking the two Docker Engine API calls the generator makes, so it needs no engine; everything else
+is the real Olas tooling on this repository's packages. `make test-deploy` builds the deployment against
+the real engine (with --local-tm-setup, which runs the Tendermint image) and runs it.
 """
 
 import json

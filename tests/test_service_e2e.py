@@ -28,8 +28,8 @@ from tests.offenders import (
     AUDIT_FOLDER,
     AuditedAgent,
     BadShareAgent,
-    MalformedUpdateAgent,
-    WrongSizeUpdateAgent,
+    CraftedUpdateAgent,
+    RogueDealerAgent,
 )
 
 CYCLE = ["training_round", "submit_update_round"]
@@ -265,11 +265,11 @@ def test_encrypted_rounds_match_fedavg_and_survive_an_agent_loss(
 def test_bad_updates_and_shares_are_excluded_and_the_round_completes(
     tmp_path: Path,
 ) -> None:
-    """agent_1 sends a malformed update, agent_2 a bad decryption share, agent_3 a wrong-size ciphertext."""
-    offenders = {1: MalformedUpdateAgent, 2: BadShareAgent, 3: WrongSizeUpdateAgent}
+    """agent_1 sends a crafted update (an oversized weight, to dominate the average), agent_2 a well-formed
+    but wrong decryption share: both are named, the honest updates of agents 0, 2 and 3 are averaged."""
+    offenders = {1: CraftedUpdateAgent, 2: BadShareAgent}
     service = LocalService(
         tmp_path / "run",
-        skill_overrides={"MIN_UPDATES": "2"},
         offenders={agent: cls.__name__ for agent, cls in offenders.items()},
     )
     service.prepare()
@@ -282,14 +282,43 @@ def test_bad_updates_and_shares_are_excluded_and_the_round_completes(
         service.stop()
     agents = service.addresses()
     record = json.loads(record_path(service, 0, 1).read_text())
-    assert sorted(record["included_updates"]) == sorted([agents[0], agents[2]])
+    assert sorted(record["included_updates"]) == sorted([agents[0], agents[2], agents[3]])
+    assert record["excluded_updates"] == {agents[1]: "weight-too-large"}
     log = service.log_path("agent_0").read_text()
-    assert f"Excluding the update of {agents[1]}" in log
-    assert f"Excluding the update of {agents[3]}: it has" in log
+    assert f"Excluding the update of {agents[1]}: weight-too-large" in log
     assert (
         f"Excluding the decryption shares of {agents[2]}: they do not decrypt consistently"
         in log
     )
+
+
+@pytest.mark.e2e
+def test_a_rogue_dealer_is_dropped_and_its_recipient_is_not_blamed(
+    tmp_path: Path,
+) -> None:
+    """agent_1 seals a bad sub-share to the next key holder and does not justify it: agent_1 is left out of
+    QUAL, the recipient complains and stays in QUAL, and the others' model is accepted."""
+    service = LocalService(
+        tmp_path / "run", offenders={1: RogueDealerAgent.__name__}
+    )
+    service.prepare()
+    try:
+        service.start()
+        wait_for(service, rounds_recorded(service, [0], 1), "a round without the rogue dealer")
+    finally:
+        service.stop()
+    agents = service.addresses()
+    holders = sorted(agents)
+    rogue = agents[1]
+    victim = holders[(holders.index(rogue) + 1) % len(holders)]
+    record = json.loads(record_path(service, 0, 1).read_text())
+    assert record["qualified_dealers"] == [holder for holder in holders if holder != rogue]
+    assert sorted(record["included_updates"]) == sorted(set(agents) - {rogue})
+    log = service.log_path("agent_0").read_text()
+    assert f"Dealer {rogue} is excluded from QUAL" in log
+    assert f"Dealer {victim} is excluded" not in log
+    victim_log = service.log_path(f"agent_{agents.index(victim)}").read_text()
+    assert f"Complaining about the dealing of {rogue}" in victim_log
 
 
 def entered(service: LocalService, agent: int, round_name: str, times: int) -> Callable[[], bool]:

@@ -69,7 +69,6 @@ from packages.valory.skills.smpc_mnist_classifier.bundles import (
     to_text,
     unpack_bundle,
 )
-from packages.valory.skills.smpc_mnist_classifier.commitments import update_commitment
 from packages.valory.skills.smpc_mnist_classifier.composition import (
     SmpcMnistServiceAbciApp,
 )
@@ -83,9 +82,12 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import (
     DecryptionSharePayload,
     FinalizeModelPayload,
     GlobalModelVotePayload,
+    ComplaintPayload,
+    DealingCommitPayload,
+    DealingRevealPayload,
     JointKeyPayload,
+    JustificationPayload,
     KeyExchangePayload,
-    KeySharingPayload,
     PrepareSettlementPayload,
     SettlementFailedPayload,
     SubmitUpdatePayload,
@@ -96,9 +98,12 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     DecryptionShareRound,
     FinalizeModelRound,
     GlobalModelVoteRound,
+    ComplaintRound,
+    DealingCommitRound,
+    DealingRevealRound,
     JointKeyRound,
+    JustificationRound,
     KeyExchangeRound,
-    KeySharingRound,
     PrepareSettlementRound,
     SettlementFailedRound,
     SubmitUpdateRound,
@@ -116,6 +121,7 @@ RECORDS_FOLDER = "rounds"
 MODELS_FOLDER = "models"
 BLOBS_FOLDER = "blobs"
 AGGREGATE_BLOB = "aggregate"
+KEYSTORE_FILE = "keystore.bin"
 # Backoff between IPFS attempts: 1, 2, 4, 8, 8, ... seconds, within the params' ipfs_retry_budget.
 IPFS_RETRY_FIRST_SECONDS = 1.0
 IPFS_RETRY_FACTOR = 2.0
@@ -123,6 +129,7 @@ IPFS_RETRY_LONGEST_SECONDS = 8.0
 OK_STATUS = 200
 NOT_PINNED = b"not pinned"  # kubo's answer to unpinning what it no longer pins
 CRS_DOMAIN = b"smpc-mnist/common-random-polynomial/v1"
+BASE_MODEL_DOMAIN = b"smpc-mnist/base-model/v1"
 # What a behaviour may meet in data other agents produced: each is logged and that input excluded.
 INPUT_ERRORS = (
     ckks.ThresholdCkksError,
@@ -165,8 +172,52 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
 
     @property
     def private(self) -> AgentPrivateState:
-        """What only this agent holds."""
-        return cast(PrivateState, self.context.private_state).agent
+        """What only this agent holds (after a restart, first taken back from its key store)."""
+        agent = cast(PrivateState, self.context.private_state).agent
+        if not agent.keys_restored:
+            agent.keys_restored = True
+            self._restore_keys(agent)
+        return agent
+
+    @property
+    def keystore(self) -> ckks.Keystore:
+        """This agent's password-encrypted key store file."""
+        agent = cast(PrivateState, self.context.private_state).agent
+        if agent.keystore is None:
+            path = self.agent_folder / KEYSTORE_FILE
+            agent.keystore = ckks.Keystore(str(path), self.params.keystore_password)
+        return agent.keystore
+
+    def save_keys(self) -> None:
+        """Persist box key, dealer, key share and issuance record, before anything they made is published."""
+        private = self.private
+        if private.box_key is None:
+            return
+        self.agent_folder.mkdir(parents=True, exist_ok=True)
+        self.keystore.save(
+            ckks.KeystoreContents(
+                private.box_key,
+                private.key_share,
+                (private.issuance.to_bytes(),),
+                private.dealer,
+            )
+        )
+
+    def _restore_keys(self, private: AgentPrivateState) -> None:
+        """A restarted agent takes its key material back, so it resumes its role in the same key epoch."""
+        if private.box_key is not None or not (self.agent_folder / KEYSTORE_FILE).exists():
+            return
+        try:
+            contents = self.keystore.load()
+            records = [ckks.IssuanceRecord.from_bytes(r) for r in contents.issuance_records]
+        except ckks.ThresholdCkksError as error:
+            self.context.logger.error(f"The key store cannot be used: {error}")
+            return
+        private.box_key, private.dealer = contents.box_key, contents.dealer
+        private.key_share = contents.key_share
+        private.issuance = records[0] if records else ckks.IssuanceRecord()
+        epoch = "none" if contents.key_share is None else contents.key_share.epoch.hex()
+        self.context.logger.info(f"Key material restored from the key store (key epoch {epoch})")
 
     @property
     def me(self) -> str:
@@ -351,24 +402,16 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         )
         return response.status_code == OK_STATUS or NOT_PINNED in response.body
 
-    def load_valid(
-        self,
-        published: Mapping[str, Tuple[str, str]],
-        what: str,
-        parse: Callable[[str, bytes], Any],
-    ) -> Generator[None, None, Dict[str, Any]]:
-        """Fetch each agent's (cid, digest) blob and parse it; exclude, with a clear log line, what fails."""
-        valid = {}
+    def load_indexed(
+        self, published: Mapping[str, Tuple[str, str]], what: str
+    ) -> Generator[None, None, Dict[int, bytes]]:
+        """Each agent's (cid, digest) blob that IPFS serves with that digest, by the agent's party index."""
+        blobs = {}
         for sender, (cid, digest) in sorted(published.items()):
-            label = f"{what} of {sender}"
-            blob = yield from self.load_blob(cid, digest, label)
-            if blob is None:
-                continue
-            try:
-                valid[sender] = parse(sender, blob)
-            except INPUT_ERRORS as error:
-                self.context.logger.error(f"Excluding {label}: {error}")
-        return valid
+            blob = yield from self.load_blob(cid, digest, f"{what} of {sender}")
+            if blob is not None:
+                blobs[self.party_index(sender)] = blob
+        return blobs
 
     def box_public_keys(self) -> Dict[int, bytes]:
         """Every key holder's box public key, by party index."""
@@ -385,6 +428,33 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             for holder in self.synchronized_data.key_holders
         ]
         return hashlib.sha256(CRS_DOMAIN + json.dumps(roster).encode()).digest()
+
+    def current_key_share(self) -> Optional[ckks.KeyShare]:
+        """This agent's key share, if it belongs to the key epoch every agent agreed on."""
+        key_share = self.private.key_share
+        if (
+            key_share is None
+            or key_share.epoch.hex() != self.synchronized_data.joint_public_key_digest
+        ):
+            return None
+        return key_share
+
+    def period_context(self) -> ckks.PeriodContext:
+        """The agreed data this period's a_r, contributions and shares are bound to."""
+        data = self.synchronized_data
+        return self.context_for(data.global_round, data.period_count, data.global_model_digest)
+
+    def context_for(self, global_round: int, period: int, base_model_digest: str) -> ckks.PeriodContext:
+        """The context of a period of the agreed key epoch that trained on `base_model_digest` ('' before round 1)."""
+        return ckks.PeriodContext(
+            ckks.DEFAULT_PARAMETERS,
+            bytes.fromhex(self.synchronized_data.joint_public_key_digest),
+            global_round,
+            period,
+            # 32 bytes naming the agreed base model
+            hashlib.sha256(BASE_MODEL_DOMAIN + base_model_digest.encode()).digest(),
+            learning.PARAMETER_COUNT,
+        )
 
     def adopt_accepted_model(self) -> None:
         """If the network accepted the model this agent decrypted, make it the global model; save it and its record."""
@@ -449,114 +519,283 @@ class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
             self.private.start_key_epoch()
             box_key = PrivateKey.generate()
             self.private.box_key = box_key
+            self.save_keys()
             payload = KeyExchangePayload(
                 self.me, box_public_key=bytes(box_key.public_key).hex()
             )
         yield from self.submit(payload)
 
 
-class KeySharingBehaviour(SmpcMnistBaseBehaviour):
-    """Publish this key holder's public-key share and its Shamir sub-shares sealed to each recipient."""
+class DealingCommitBehaviour(SmpcMnistBaseBehaviour):
+    """Deal this key holder's secret (public images, sub-shares sealed to each key holder); commit to it."""
 
-    matching_round: Type[AbstractRound] = KeySharingRound
+    matching_round: Type[AbstractRound] = DealingCommitRound
 
     def async_act(self) -> Generator:
-        """Create the key-generation party, upload its public outputs, report where they are."""
+        """Make the dealing, keep it private, send only its commitment."""
         holders = self.synchronized_data.key_holders
         if self.me not in holders or self.private.box_key is None:
-            yield from self.sit_out("this agent holds no key material in this epoch")
+            yield from self.sit_out("this agent holds no box key in this epoch")
             return
-        try:
-            party = ckks.KeyGenerationParty(
-                self.party_index(self.me),
-                len(holders),
-                self.params.decryption_threshold,
-                self.crs_seed(),
-                box_key=self.private.box_key,
+        with self.context.benchmark_tool.measure(self.behaviour_id).local():
+            try:
+                dealer = self._deal()
+            except INPUT_ERRORS as error:
+                yield from self.sit_out(f"no dealing for this roster: {error}")
+                return
+            self.private.dealer = dealer
+            self.save_keys()
+            commitment = ckks.dealing_commitment(
+                dealer.dealing.to_bytes(), self.crs_seed(), dealer.index
             )
-            public_blob = party.public_key_share().to_bytes()
-            sealed_blob = pack_bundle(
-                party.encrypted_sub_shares(self.box_public_keys())
-            )
-        except INPUT_ERRORS as error:
-            yield from self.sit_out(f"no key shares for this roster: {error}")
-            return
-        self.private.key_party = party
-        public_share = yield from self.store_blob("public_key_share", public_blob)
-        sealed = yield from self.store_blob("sub_shares", sealed_blob)
-        if public_share is None or sealed is None:
-            yield from self.sit_out("IPFS did not store the key shares")
-            return
-        payload = KeySharingPayload(
-            self.me,
-            public_key_share_cid=public_share[0],
-            public_key_share_digest=public_share[1],
-            sub_shares_cid=sealed[0],
-            sub_shares_digest=sealed[1],
+        yield from self.submit(
+            DealingCommitPayload(self.me, dealing_commitment=commitment.hex())
         )
-        yield from self.submit(payload)
+
+    def _deal(self) -> ckks.Dealer:
+        """A fresh dealing of this agent's additive secret for the epoch's roster."""
+        return ckks.Dealer(
+            self.party_index(self.me),
+            len(self.synchronized_data.key_holders),
+            self.params.decryption_threshold,
+            self.crs_seed(),
+            self.box_public_keys(),
+        )
 
 
-class JointKeyBehaviour(SmpcMnistBaseBehaviour):
-    """Combine the joint public key, open the sub-shares sealed to this agent, vote on the key."""
+class DealingRevealBehaviour(SmpcMnistBaseBehaviour):
+    """Reveal the committed dealing on IPFS."""
+
+    matching_round: Type[AbstractRound] = DealingRevealRound
+
+    def async_act(self) -> Generator:
+        """Upload the dealing; report its content id and digest."""
+        dealer = self.private.dealer
+        if self.me not in self.synchronized_data.dealing_commitments or dealer is None:
+            yield from self.sit_out("this agent committed to no dealing in this epoch")
+            return
+        stored = yield from self.store_blob("dealing", dealer.dealing.to_bytes())
+        if stored is None:
+            yield from self.sit_out("IPFS did not store the dealing")
+            return
+        yield from self.submit(
+            DealingRevealPayload(self.me, dealing_cid=stored[0], dealing_digest=stored[1])
+        )
+
+
+class KeyGenerationBehaviour(SmpcMnistBaseBehaviour, ABC):
+    """What the complaint and joint key steps share: the revealed dealings that pass the public check."""
+
+    def checked_dealings(self) -> Generator[None, None, Dict[int, ckks.Dealing]]:
+        """Every revealed dealing that opens its agreed commitment and passes the public check, by dealer index."""
+        data = self.synchronized_data
+        commitments = data.dealing_commitments
+        n_parties, seed = len(data.key_holders), self.crs_seed()
+        dealings = {}
+        for dealer, reveal in sorted(data.dealing_reveals.items()):
+            label = f"the dealing of {dealer}"
+            blob = yield from self.load_blob(reveal.dealing_cid, reveal.dealing_digest, label)
+            if blob is None:
+                continue
+            index = self.party_index(dealer)
+            try:
+                dealings[index] = ckks.check_dealing(
+                    blob,
+                    bytes.fromhex(commitments[dealer].dealing_commitment),
+                    index,
+                    n_parties,
+                    self.params.decryption_threshold,
+                    seed,
+                )
+            except INPUT_ERRORS as error:
+                self.context.logger.error(f"Excluding {label}: {error}")
+        return dealings
+
+
+class ComplaintBehaviour(KeyGenerationBehaviour):
+    """Open and check the sub-share every dealer sealed to this agent; complain about those that fail."""
+
+    matching_round: Type[AbstractRound] = ComplaintRound
+
+    def async_act(self) -> Generator:
+        """Report the dealers whose box does not open or whose point does not match its images."""
+        box_key = self.private.box_key
+        if self.me not in self.synchronized_data.key_holders or box_key is None:
+            yield from self.sit_out("this agent holds no box key in this epoch")
+            return
+        dealings = yield from self.checked_dealings()
+        me, holders = self.party_index(self.me), self.synchronized_data.key_holders
+        accused = []
+        with self.context.benchmark_tool.measure(self.behaviour_id).local():
+            for index, dealing in sorted(dealings.items()):
+                if index == me:
+                    continue
+                try:
+                    ckks.open_sub_share(dealing, me, box_key, self.crs_seed())
+                except ckks.BadDealingError as error:
+                    self.context.logger.warning(
+                        f"Complaining about the dealing of {holders[index - 1]}: {error}"
+                    )
+                    accused.append(holders[index - 1])
+        yield from self.submit(ComplaintPayload(self.me, complaints=",".join(accused)))
+
+
+class JustificationBehaviour(SmpcMnistBaseBehaviour):
+    """Answer every complaint against this agent's dealing with the disputed point, in the clear."""
+
+    matching_round: Type[AbstractRound] = JustificationRound
+
+    def async_act(self) -> Generator:
+        """Publish the plain points the complainers were entitled to (nothing if no one complained)."""
+        data = self.synchronized_data
+        complainers = sorted(
+            self.party_index(sender)
+            for sender, payload in data.complaints.items()
+            if self.me in payload.complaints.split(",")
+        )
+        dealer = self.private.dealer
+        if self.me not in data.key_holders or (complainers and dealer is None):
+            yield from self.sit_out("this agent holds no dealing in this epoch")
+            return
+        answers = self._answers(cast(ckks.Dealer, dealer), complainers)
+        stored = None
+        if answers:
+            stored = yield from self.store_blob("justifications", pack_bundle(answers))
+            if stored is None:
+                yield from self.sit_out("IPFS did not store the justifications")
+                return
+        yield from self.submit(
+            JustificationPayload(
+                self.me,
+                justifications_cid=None if stored is None else stored[0],
+                justifications_digest=None if stored is None else stored[1],
+            )
+        )
+
+    @staticmethod
+    def _answers(dealer: ckks.Dealer, complainers: List[int]) -> Dict[int, bytes]:
+        """The plain point f_i(j) for every complainer j."""
+        return {complainer: dealer.justification(complainer) for complainer in complainers}
+
+
+class JointKeyBehaviour(KeyGenerationBehaviour):
+    """Derive QUAL and the joint public key from the agreed data; finalize this agent's key share; vote."""
 
     matching_round: Type[AbstractRound] = JointKeyRound
 
     def async_act(self) -> Generator:
-        """Vote for the joint key's digest, or None if it cannot be built from what was published."""
-        if self.private.key_party is None:
-            yield from self.sit_out("this agent holds no key material in this epoch")
+        """Vote for (joint key digest, QUAL), or None if no key can be built from what was published."""
+        if self.me not in self.synchronized_data.key_holders:
+            yield from self.sit_out("this agent is no key holder in this epoch")
             return
-        joint_key = yield from self._combine()
-        digest = None if joint_key is None else joint_key.digest.hex()
-        yield from self.submit(JointKeyPayload(self.me, joint_public_key_digest=digest))
-
-    def _combine(self) -> Generator[None, None, Optional[ckks.JointPublicKey]]:
-        """Fetch every share, build the joint key and this agent's threshold key share."""
-        party = cast(ckks.KeyGenerationParty, self.private.key_party)
-        sharing = self.synchronized_data.key_sharing
-        public_shares, sealed_for_me = [], {}
-        for index, holder in enumerate(self.synchronized_data.key_holders, start=1):
-            report = sharing[holder]
-            public_blob = yield from self.load_blob(
-                report.public_key_share_cid,
-                report.public_key_share_digest,
-                f"public-key share of {holder}",
-            )
-            sealed_blob = yield from self.load_blob(
-                report.sub_shares_cid,
-                report.sub_shares_digest,
-                f"sub-shares of {holder}",
-            )
-            if public_blob is None or sealed_blob is None:
-                return None
-            try:
-                share = ckks.PublicKeyShare.from_bytes(public_blob)
-                if share.party_index != index:
-                    raise ckks.ForeignShareError(
-                        f"{holder} published the share of party {share.party_index}"
-                    )
-                public_shares.append(share)
-                if index != party.index:
-                    sealed_for_me[index] = unpack_bundle(sealed_blob)[party.index]
-            except (KeyError, *INPUT_ERRORS) as error:
-                self.context.logger.error(
-                    f"Key generation fails on the shares of {holder}: {error!r}"
-                )
-                return None
+        dealings = yield from self.checked_dealings()
+        justified, opened = yield from self._justifications(dealings)
+        holders = self.synchronized_data.key_holders
         try:
-            joint_key = ckks.combine_public_key_shares(
-                public_shares, party.threshold, self.crs_seed()
+            qualified = ckks.qualified_dealers(
+                len(holders),
+                self.params.decryption_threshold,
+                dealings,
+                self._complaints(),
+                justified,
             )
-            self.private.key_share = party.finalize(
-                sealed_for_me, self.box_public_keys(), joint_key
-            )
-        except ckks.ThresholdCkksError as error:
+            public_key = ckks.joint_public_key(dealings, qualified, self.crs_seed())
+        except INPUT_ERRORS as error:
             self.context.logger.error(f"Key generation fails: {error}")
-            return None
-        self.private.joint_key = joint_key
-        self.private.key_party = None
-        return joint_key
+            yield from self.submit(
+                JointKeyPayload(self.me, joint_public_key_digest=None, qualified_dealers=None)
+            )
+            return
+        for index in sorted(set(range(1, len(holders) + 1)) - set(qualified)):
+            self.context.logger.warning(
+                f"Dealer {holders[index - 1]} is excluded from QUAL: its dealing was not "
+                "committed, revealed, publicly consistent or justified"
+            )
+        self._finalize(public_key, dealings, opened)
+        yield from self.submit(
+            JointKeyPayload(
+                self.me,
+                joint_public_key_digest=public_key.digest.hex(),
+                qualified_dealers=",".join(holders[index - 1] for index in qualified),
+            )
+        )
+
+    def _complaints(self) -> Dict[int, List[int]]:
+        """Agreed complaints as complainer index -> accused dealer indices."""
+        return {
+            self.party_index(sender): [
+                self.party_index(dealer) for dealer in payload.complaints.split(",")
+            ]
+            for sender, payload in self.synchronized_data.complaints.items()
+            if payload.complaints
+        }
+
+    def _justifications(
+        self, dealings: Mapping[int, ckks.Dealing]
+    ) -> Generator[None, None, Tuple[Dict[int, List[int]], Dict[int, Any]]]:
+        """Dealer -> complainers it answered correctly, and the answered points meant for this agent."""
+        data, me = self.synchronized_data, self.party_index(self.me)
+        justified: Dict[int, List[int]] = {}
+        opened: Dict[int, Any] = {}
+        accusers: Dict[int, List[int]] = {}
+        for complainer, dealers in self._complaints().items():
+            for dealer in dealers:
+                accusers.setdefault(dealer, []).append(complainer)
+        for dealer, complainers in sorted(accusers.items()):
+            holder = data.key_holders[dealer - 1]
+            answer = data.justifications.get(holder)
+            if dealer not in dealings or answer is None or answer.justifications_cid is None:
+                continue
+            label = f"the justifications of {holder}"
+            blob = yield from self.load_blob(
+                answer.justifications_cid, cast(str, answer.justifications_digest), label
+            )
+            if blob is None:
+                continue
+            try:
+                points = unpack_bundle(blob)
+            except BundleError as error:
+                self.context.logger.error(f"Excluding {label}: {error}")
+                continue
+            for complainer in complainers:
+                try:
+                    point = ckks.check_justification(
+                        points[complainer], dealings[dealer], complainer, self.crs_seed()
+                    )
+                except (KeyError, *INPUT_ERRORS) as error:
+                    self.context.logger.error(f"Excluding {label}: {error!r}")
+                    continue
+                justified.setdefault(dealer, []).append(complainer)
+                if complainer == me:
+                    opened[dealer] = point
+        return justified, opened
+
+    def _finalize(
+        self,
+        public_key: ckks.EpochPublicKey,
+        dealings: Mapping[int, ckks.Dealing],
+        opened: Mapping[int, Any],
+    ) -> None:
+        """This agent's key share from the points of QUAL's dealers (opened boxes or answered complaints)."""
+        dealer, box_key = self.private.dealer, self.private.box_key
+        if dealer is None or box_key is None:
+            self.context.logger.warning("This agent holds no dealing: it gets no key share")
+            return
+        me = self.party_index(self.me)
+        try:
+            received = {
+                index: opened[index]
+                if index in opened
+                else ckks.open_sub_share(dealings[index], me, box_key, self.crs_seed())
+                for index in public_key.qualified
+            }
+            self.private.key_share = dealer.finalize(public_key, received)
+        except INPUT_ERRORS as error:
+            self.context.logger.error(f"This agent gets no key share: {error}")
+            return
+        self.private.dealer = None
+        self.private.issuance.keep_epoch(public_key.digest)
+        self.save_keys()
 
 
 class TrainingBehaviour(SmpcMnistBaseBehaviour):
@@ -568,6 +807,7 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
         """Train off the main loop, encrypt the update, then report and commit to it."""
         self.private.update_blob = None
         self.adopt_accepted_model()  # in case this agent's vote behaviour did not see the vote end
+        yield from self._catch_up()
         yield from self.prune_blobs()
         if self.synchronized_data.previous_update_incomplete:
             failure = self.synchronized_data.settlement_failure
@@ -575,14 +815,15 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
                 f"Period {self.synchronized_data.period_count - 1} ended without a final global model"
                 + (f": {failure}" if failure else "")
             )
-        joint_key = self.private.joint_key
-        if (
-            self.private.key_share is None
-            or joint_key is None
-            or self.me not in self.synchronized_data.key_holders
-        ):
+        key_share = self.current_key_share()
+        if key_share is None:
             yield from self.sit_out(
-                "this agent holds no threshold key share in this epoch"
+                "this agent holds no key share of the agreed key epoch"
+            )
+            return
+        if key_share.index not in key_share.qualified:
+            yield from self.sit_out(
+                "this agent's dealing is not in QUAL: its updates would not decrypt"
             )
             return
         if self.private.adopted_round != self.synchronized_data.global_round:
@@ -597,7 +838,14 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
                 data = self._agent_data()
                 base = self._global_model()
                 trained = yield from self._train_in_background(base, data.train)
-                blob = self._ciphertext(learning.model_update(trained, base), joint_key)
+                context = self.period_context()
+                blob = self._encrypt(
+                    learning.model_update(trained, base),
+                    len(data.train),
+                    key_share,
+                    context,
+                )
+                self.save_keys()
             except INPUT_ERRORS as error:  # e.g. a diverged model's NaN update
                 yield from self.sit_out(f"no local update this period: {error}")
                 return
@@ -612,16 +860,93 @@ class TrainingBehaviour(SmpcMnistBaseBehaviour):
                 local_model_digest=learning.model_digest(trained),
                 sample_count=len(data.train),
                 base_model_digest=self.synchronized_data.global_model_digest,
-                update_commitment=update_commitment(
-                    self.synchronized_data.period_count, self.me, blob
-                ),
+                update_commitment=ckks.contribution_commitment(
+                    context, key_share.index, blob
+                ).hex(),
             )
         yield from self.submit(payload)
 
-    @staticmethod
-    def _ciphertext(update: np.ndarray, joint_key: ckks.JointPublicKey) -> bytes:
-        """The update encrypted under the joint key."""
-        return ckks.encrypt_vector(update, joint_key).to_bytes()
+    def _encrypt(
+        self,
+        update: np.ndarray,
+        weight: int,
+        key_share: ckks.KeyShare,
+        context: ckks.PeriodContext,
+    ) -> bytes:
+        """The weighted update under this agent's additive key share and the period's a_r (once per period)."""
+        return ckks.encrypt_update(
+            update, weight, key_share, context, self.private.issuance
+        )
+
+    def _catch_up(self) -> Generator:
+        """Rebuild the last accepted model from its round's public record if this agent missed that round.
+
+        An agent whose Tendermint node was down while a round was accepted passes through that round's
+        blocks without acting. The record (agreed in consensus) names the included updates, their
+        commitments and the sealed decryption shares, so the agent sums the same contributions, checks
+        the sum's digest, opens the shares sealed to it and applies the average to the model it holds;
+        the result must have the accepted digest. Only a lag of one round can be closed: older records are
+        not kept in consensus.
+        """
+        record = self.synchronized_data.accepted_round_record
+        base, box_key = self.private.global_model, self.private.box_key
+        key_share = self.current_key_share()
+        if (
+            not record
+            or record["global_round"] != self.private.adopted_round + 1
+            or record["joint_public_key_digest"] != self.synchronized_data.joint_public_key_digest
+            or base is None
+            or box_key is None
+            or key_share is None
+        ):
+            return
+        aggregate = yield from self._recorded_aggregate(record, base, key_share)
+        if aggregate is None:
+            return
+        holders = self.synchronized_data.key_holders
+        sealed = yield from self.load_indexed(
+            {sender: (item["cid"], item["digest"]) for sender, item in record["decryption_shares"].items()},
+            "the decryption share",
+        )
+        try:
+            result = ckks.combine_decryption_shares(
+                aggregate, sorted(sealed.items()), self.party_index(self.me), box_key, len(holders), key_share.threshold
+            )
+            candidate = learning.apply_update(base, learning.check_parameter_vector(result.values))
+        except INPUT_ERRORS as error:
+            self.context.logger.error(f"Could not rebuild global round {record['global_round']}: {error}")
+            return
+        self.private.candidate_model = candidate
+        self.adopt_accepted_model()
+        if self.private.adopted_round == record["global_round"]:
+            self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
+
+    def _recorded_aggregate(
+        self, record: Dict[str, Any], base: learning.MnistCnn, key_share: ckks.KeyShare
+    ) -> Generator[None, None, Optional[ckks.Aggregate]]:
+        """The sum of a record's included contributions, if it has the recorded digest."""
+        previous_round = record["global_round"] - 1
+        context = self.context_for(
+            previous_round,
+            record["period"],
+            learning.model_digest(base) if previous_round else "",
+        )
+        included = record["included_updates"]
+        commitments = {self.party_index(sender): bytes.fromhex(item["commitment"]) for sender, item in included.items()}
+        reveals = yield from self.load_indexed(
+            {sender: (item["cid"], item["digest"]) for sender, item in included.items()}, "the update"
+        )
+        outcome = ckks.aggregate_contributions(
+            context, commitments, reveals, key_share.qualified, len(self.synchronized_data.key_holders), key_share.threshold
+        )
+        aggregate = outcome.aggregate
+        if aggregate is None or aggregate.digest.hex() != record["aggregate_digest"]:
+            self.context.logger.error(
+                f"Could not rebuild global round {record['global_round']}: its updates do not sum to the recorded digest"
+            )
+            return None
+        return aggregate
+
 
     def _agent_data(self) -> learning.AgentData:
         """This agent's partition, loaded once: its index among all registered agents picks it."""
@@ -683,118 +1008,97 @@ class SubmitUpdateBehaviour(SmpcMnistBaseBehaviour):
 
 
 class AggregationBehaviour(SmpcMnistBaseBehaviour):
-    """Average the valid encrypted updates homomorphically; vote on the result."""
+    """Sum the admitted contributions of the agreed commitments; vote on the sum and on who is in it."""
 
     matching_round: Type[AbstractRound] = AggregationRound
 
     def async_act(self) -> Generator:
-        """Fetch and check every submitted ciphertext, aggregate the valid ones, vote."""
+        """Fetch every revealed update, aggregate those that open their commitments and fit the period, vote."""
         self.private.aggregate = None
-        joint_key = self.private.joint_key
-        if joint_key is None:
-            yield from self.sit_out("this agent holds no joint key")
+        key_share = self.current_key_share()
+        if key_share is None:
+            yield from self.sit_out("this agent holds no key share of the agreed key epoch")
             return
-        valid = yield from self._valid_updates(joint_key)
-        payload = AggregationPayload(
-            self.me, aggregate_digest=None, included_updates=None
+        reveals = yield from self._reveals()
+        holders = self.synchronized_data.key_holders
+        context = self.period_context()
+        commitments = {
+            self.party_index(sender): bytes.fromhex(report.update_commitment)
+            for sender, report in self.synchronized_data.training_reports.items()
+        }
+        with self.context.benchmark_tool.measure(self.behaviour_id).local():
+            outcome = ckks.aggregate_contributions(
+                context,
+                commitments,
+                reveals,
+                key_share.qualified,
+                len(holders),
+                key_share.threshold,
+            )
+        excluded = {
+            holders[index - 1]: reason.value
+            for index, reason in sorted(outcome.excluded.items())
+        }
+        for sender, reason in excluded.items():
+            self.context.logger.error(f"Excluding the update of {sender}: {reason}")
+        aggregate = outcome.aggregate
+        needed = max(
+            self.params.min_updates, ckks.minimum_contributors(len(holders))
         )
-        if len(valid) < self.params.min_updates:
+        payload = AggregationPayload(
+            self.me, aggregate_digest=None, included_updates=None, excluded_updates=None
+        )
+        if aggregate is None or len(aggregate.contributors) < needed:
+            found = 0 if aggregate is None else len(aggregate.contributors)
             self.context.logger.warning(
-                f"Only {len(valid)} valid updates, {self.params.min_updates} needed"
+                f"Only {found} key holders' updates are valid, {needed} needed"
             )
         else:
-            reports = self.synchronized_data.training_reports
-            with self.context.benchmark_tool.measure(self.behaviour_id).local():
-                aggregate = ckks.aggregate_encrypted(
-                    list(valid.values()),
-                    weights=[reports[sender].sample_count for sender in valid],
-                )
             self.private.aggregate = aggregate
             payload = AggregationPayload(
                 self.me,
                 aggregate_digest=aggregate.digest.hex(),
-                included_updates=",".join(valid),
+                included_updates=",".join(
+                    holders[index - 1] for index in aggregate.contributors
+                ),
+                excluded_updates=json.dumps(excluded, sort_keys=True),
             )
         yield from self.submit(payload)
 
-    def _valid_updates(
-        self, joint_key: ckks.JointPublicKey
-    ) -> Generator[None, None, Dict[str, ckks.EncryptedVector]]:
-        """The revealed updates that open their commitments and parse, under the joint key, with the
-        model's length (in sender order)."""
+    def _reveals(self) -> Generator[None, None, Dict[int, bytes]]:
+        """Each revealed update that IPFS serves with its agreed digest, by party index."""
         submitted = self.synchronized_data.submitted_updates
-        reports = self.synchronized_data.training_reports
-        period = self.synchronized_data.period_count
-        published = {
-            sender: (item.update_cid, item.update_digest)
-            for sender, item in submitted.items()
-        }
-
-        def parse(sender: str, blob: bytes) -> ckks.EncryptedVector:
-            """Refuse anything but the committed, fresh update of the model's size under the joint key."""
-            if update_commitment(period, sender, blob) != reports[sender].update_commitment:
-                raise ckks.ForeignDataError(
-                    "it does not open the commitment of its training report"
-                )
-            update = ckks.EncryptedVector.from_bytes(blob)
-            if update.public_key_digest != joint_key.digest:
-                raise ckks.ForeignDataError("it is encrypted under another key")
-            if update.length != learning.PARAMETER_COUNT:
-                raise ckks.InvalidInputError(
-                    f"it has {update.length} values, the model {learning.PARAMETER_COUNT}"
-                )
-            if update.total_weight != 1:
-                raise ckks.InvalidInputError(
-                    "it is already an aggregate, not one fresh update"
-                )
-            sample_count = reports[sender].sample_count
-            if not 1 <= sample_count <= self._max_sample_count():
-                raise ckks.InvalidInputError(
-                    f"its sample count {sample_count} is outside 1..{self._max_sample_count()}"
-                )
-            return update
-
-        valid = yield from self.load_valid(published, "the update", parse)
-        return valid
-
-    def _max_sample_count(self) -> int:
-        """The largest weight one update may claim so that the sum of all weights stays decodable."""
-        return ckks.DEFAULT_PARAMETERS.max_total_weight // len(
-            self.synchronized_data.key_holders
-        )
+        return (yield from self.load_indexed(
+            {sender: (item.update_cid, item.update_digest) for sender, item in submitted.items()}, "the update"
+        ))
 
 
 class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
-    """Publish this decryptor's flooded decryption shares of the agreed average."""
+    """Publish this key holder's flooded decryption share of the agreed sum, sealed to every key holder."""
 
     matching_round: Type[AbstractRound] = DecryptionShareRound
 
     def async_act(self) -> Generator:
-        """Issue the shares once per ciphertext (a retry republishes the same bytes), upload, report."""
+        """Issue the share once per period (a retry republishes the same bytes), upload, report."""
         data = self.synchronized_data
-        aggregate, key_share = self.private.aggregate, self.private.key_share
-        if self.me not in data.decryptors or aggregate is None or key_share is None:
-            yield from self.sit_out("this agent is not in the agreed decryptor set")
+        aggregate, key_share = self.private.aggregate, self.current_key_share()
+        if aggregate is None or key_share is None:
+            yield from self.sit_out("this agent holds no agreed sum or no key share")
             return
         if aggregate.digest.hex() != data.aggregate_digest:
-            yield from self.sit_out("this agent's average differs from the agreed one")
+            yield from self.sit_out("this agent's sum differs from the agreed one")
             return
         stored = self.private.published_shares.get(data.aggregate_digest)
         if stored is None:
-            decryptor_set = [
-                self.party_index(decryptor) for decryptor in data.decryptors
-            ]
             try:
-                shares = key_share.decryption_shares(aggregate, decryptor_set)
+                blob = self._share(aggregate, key_share)
+                self.save_keys()
             except INPUT_ERRORS as error:
-                yield from self.sit_out(f"no decryption shares: {error}")
+                yield from self.sit_out(f"no decryption share: {error}")
                 return
-            blob = pack_bundle(
-                {number: self._wire(share) for number, share in enumerate(shares)}
-            )
-            stored = yield from self.store_blob("decryption_shares", blob)
+            stored = yield from self.store_blob("decryption_share", blob)
             if stored is None:
-                yield from self.sit_out("IPFS did not store the decryption shares")
+                yield from self.sit_out("IPFS did not store the decryption share")
                 return
             self.private.published_shares[data.aggregate_digest] = stored
         yield from self.submit(
@@ -803,14 +1107,19 @@ class DecryptionShareBehaviour(SmpcMnistBaseBehaviour):
             )
         )
 
-    @staticmethod
-    def _wire(share: ckks.DecryptionShare) -> bytes:
-        """A share's bytes."""
-        return share.to_bytes()
+    def _share(self, aggregate: ckks.Aggregate, key_share: ckks.KeyShare) -> bytes:
+        """This key holder's share for the agreed contributors, sealed to the key holders (once per period)."""
+        return ckks.issue_decryption_share(
+            key_share,
+            aggregate.context,
+            aggregate.contributors,
+            self.private.issuance,
+            self.box_public_keys(),
+        )
 
 
 class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
-    """Combine the decryption shares, check the new global model, vote on it."""
+    """Open the shares sealed to this agent, combine them robustly, check the new global model, vote on it."""
 
     matching_round: Type[AbstractRound] = GlobalModelVoteRound
 
@@ -856,21 +1165,23 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
 
     def _candidate(self) -> Generator[None, None, Optional[learning.MnistCnn]]:
         """The decrypted average applied to the global model, if it decrypts and passes the checks."""
-        aggregate, joint_key = self.private.aggregate, self.private.joint_key
+        aggregate, box_key = self.private.aggregate, self.private.box_key
         global_model = self.private.global_model
-        if aggregate is None or joint_key is None or global_model is None:
+        if aggregate is None or box_key is None or global_model is None:
             self.context.logger.warning(
-                "Rejecting: this agent holds no agreed average to decrypt"
+                "Rejecting: this agent holds no agreed sum to decrypt"
             )
             return None
-        decryptor_set = [
-            self.party_index(decryptor)
-            for decryptor in self.synchronized_data.decryptors
-        ]
-        shares = yield from self._shares(aggregate, joint_key, decryptor_set)
+        sealed = yield from self._sealed_shares()
+        holders = self.synchronized_data.key_holders
         try:
             result = ckks.combine_decryption_shares(
-                aggregate, shares, decryptor_set, joint_key
+                aggregate,
+                sealed,
+                self.party_index(self.me),
+                box_key,
+                len(holders),
+                self.params.decryption_threshold,
             )
             average = learning.check_parameter_vector(result.values)
         except INPUT_ERRORS as error:
@@ -878,66 +1189,34 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
                 f"Rejecting: the average does not decrypt: {error}"
             )
             return None
-        for party in result.bad_parties:
-            holder = self.synchronized_data.key_holders[party - 1]
-            self.context.logger.error(
-                f"Excluding the decryption shares of {holder}: they do not decrypt consistently"
-            )
+        self._log_shares(result, holders)
         candidate = learning.apply_update(global_model, average)
         return candidate if self._passes_checks(candidate, global_model) else None
 
-    def _shares(
-        self,
-        aggregate: ckks.EncryptedVector,
-        joint_key: ckks.JointPublicKey,
-        decryptor_set: List[int],
-    ) -> Generator[None, None, List[ckks.DecryptionShare]]:
-        """Every decryptor's shares that fetch, parse and fit this average: one decryptor cannot veto."""
-        published = {
-            sender: (item.shares_cid, item.shares_digest)
-            for sender, item in self.synchronized_data.decryption_shares.items()
-        }
+    def _sealed_shares(self) -> Generator[None, None, List[Tuple[int, bytes]]]:
+        """(party index, sealed share) of every key holder whose share IPFS serves with its agreed digest."""
+        shares = self.synchronized_data.decryption_shares
+        sealed = yield from self.load_indexed(
+            {sender: (item.shares_cid, item.shares_digest) for sender, item in shares.items()},
+            "the decryption share",
+        )
+        return sorted(sealed.items())
 
-        def parse(sender: str, blob: bytes) -> List[ckks.DecryptionShare]:
-            """One decryptor's bundle of shares, checked against this average, key and decryptor set."""
-            shares = [
-                ckks.DecryptionShare.from_bytes(entry)
-                for entry in unpack_bundle(blob).values()
-            ]
-            self._check_shares(
-                shares, self.party_index(sender), aggregate, joint_key, decryptor_set
+    def _log_shares(self, result: ckks.DecryptionResult, holders: List[str]) -> None:
+        """Name every key holder whose share was unusable or inconsistent; say when there was no redundancy."""
+        for index, reason in sorted(result.excluded.items()):
+            self.context.logger.error(
+                f"Excluding the decryption share of {holders[index - 1]}: {reason.value}"
             )
-            return shares
+        for index in result.inconsistent:
+            self.context.logger.error(
+                f"Excluding the decryption shares of {holders[index - 1]}: they do not decrypt consistently"
+            )
+        if not result.redundant:
+            self.context.logger.warning(
+                "Only the threshold of decryption shares was usable: a wrong one could not have been detected"
+            )
 
-        valid = yield from self.load_valid(published, "the decryption shares", parse)
-        return [share for sender in sorted(valid) for share in valid[sender]]
-
-    @staticmethod
-    def _check_shares(
-        shares: List[ckks.DecryptionShare],
-        party: int,
-        aggregate: ckks.EncryptedVector,
-        joint_key: ckks.JointPublicKey,
-        decryptor_set: List[int],
-    ) -> None:
-        """One party's shares: its own index, this ciphertext and key, distinct subsets of the decryptor set."""
-        subsets = [share.subset for share in shares]
-        if len(set(subsets)) != len(subsets):
-            raise ckks.DuplicateShareError("they repeat a subset")
-        for share in shares:
-            if share.party_index != party:
-                raise ckks.ForeignShareError(
-                    f"they carry the index of party {share.party_index}"
-                )
-            if (
-                share.ciphertext_digest != aggregate.digest
-                or share.public_key_digest != joint_key.digest
-            ):
-                raise ckks.ForeignShareError("they belong to another ciphertext or key")
-            if not set(share.subset) <= set(decryptor_set):
-                raise ckks.ForeignShareError(
-                    f"subset {share.subset} is outside the decryptor set"
-                )
 
     def _passes_checks(
         self, candidate: learning.MnistCnn, global_model: learning.MnistCnn
@@ -1121,7 +1400,10 @@ class SmpcMnistRoundBehaviour(AbstractRoundBehaviour):
     behaviours: Set[Type[BaseBehaviour]] = {
         *AgentRegistrationRoundBehaviour.behaviours,
         KeyExchangeBehaviour,
-        KeySharingBehaviour,
+        DealingCommitBehaviour,
+        DealingRevealBehaviour,
+        ComplaintBehaviour,
+        JustificationBehaviour,
         JointKeyBehaviour,
         TrainingBehaviour,
         SubmitUpdateBehaviour,

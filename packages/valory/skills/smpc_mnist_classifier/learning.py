@@ -5,10 +5,11 @@ import gzip
 import hashlib
 import math
 import pickle  # nosec B403 - only for the exception type raised by torch.load(weights_only=True)
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -455,15 +456,27 @@ def _initialise_layer(layer: nn.Module, generator: torch.Generator) -> None:
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """Local SGD hyper-parameters; frozen so a round's agreed values cannot change under the agents."""
+    """Local SGD hyper-parameters; frozen so a round's agreed values cannot change under the agents.
+
+    Training runs `epochs` epochs, or stops earlier once `max_seconds` of wall time have passed (checked
+    before each batch; the first batch always runs): a training period in time, like the seed's "every
+    24 hours", as well as in epochs.
+    """
 
     epochs: int = 1
     batch_size: int = 32
     learning_rate: float = 0.01
     momentum: float = 0.9
+    max_seconds: Optional[float] = None
 
     def __post_init__(self) -> None:
         """Reject values SGD cannot use."""
+        if self.max_seconds is not None and not (
+            math.isfinite(self.max_seconds) and self.max_seconds > 0
+        ):
+            raise ValueError(
+                f"max_seconds must be a positive number or None, got {self.max_seconds}"
+            )
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(
                 f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}"
@@ -492,11 +505,16 @@ def _tensors(dataset: MnistDataset) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_local(
-    model: MnistCnn, dataset: MnistDataset, params: TrainingParams, seed: int
+    model: MnistCnn,
+    dataset: MnistDataset,
+    params: TrainingParams,
+    seed: int,
+    clock: Callable[[], float] = time.monotonic,
 ) -> MnistCnn:
     """Return a trained copy (the given global model stays intact); the seed fixes the batch order.
 
-    On CPU every op used here is deterministic for a given thread count, so no global torch flag is touched.
+    On CPU every op used here is deterministic for a given thread count, so no global torch flag is touched
+    (a `max_seconds` limit makes the number of steps depend on the machine's speed; `clock` is for tests).
     """
     images, labels = _tensors(dataset)
     trained = copy.deepcopy(model)
@@ -505,10 +523,15 @@ def train_local(
         trained.parameters(), lr=params.learning_rate, momentum=params.momentum
     )
     generator = torch.Generator().manual_seed(seed)
+    deadline = None if params.max_seconds is None else clock() + params.max_seconds
+    steps = 0
     for _ in range(params.epochs):
         for batch in torch.randperm(len(dataset), generator=generator).split(
             params.batch_size
         ):
+            if steps and deadline is not None and clock() >= deadline:
+                return trained
+            steps += 1
             optimiser.zero_grad()
             F.cross_entropy(trained(images[batch]), labels[batch]).backward()
             optimiser.step()

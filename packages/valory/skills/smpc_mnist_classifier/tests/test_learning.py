@@ -506,6 +506,36 @@ def test_training_is_deterministic_for_a_seed(
     )
 
 
+def test_training_stops_when_its_time_runs_out(
+    small_real_split: Tuple[MnistDataset, MnistDataset]
+) -> None:
+    """With max_seconds, training ends at the first batch after the deadline (here after one full-batch step)."""
+    train = small_real_split[0].subset(np.arange(200))
+    one_step = TrainingParams(epochs=1, batch_size=len(train))
+    three_steps = dataclasses.replace(one_step, epochs=3)
+    times = iter([0.0] + [5.0] * 10)  # the deadline is set at 0 s; every later reading is 5 s
+    timed = dataclasses.replace(three_steps, max_seconds=1.0)
+    stopped = train_local(build_model(SEED), train, timed, SEED, clock=lambda: next(times))
+    assert model_digest(stopped) == model_digest(
+        train_local(build_model(SEED), train, one_step, SEED)
+    )
+    assert model_digest(stopped) != model_digest(
+        train_local(build_model(SEED), train, three_steps, SEED)
+    )
+
+
+def test_training_within_its_time_runs_every_epoch(
+    small_real_split: Tuple[MnistDataset, MnistDataset]
+) -> None:
+    """A time limit that is not reached changes nothing: the epochs run out first."""
+    train = small_real_split[0].subset(np.arange(200))
+    params = TrainingParams(epochs=2)
+    generous = dataclasses.replace(params, max_seconds=3600.0)
+    assert model_digest(train_local(build_model(SEED), train, generous, SEED)) == model_digest(
+        train_local(build_model(SEED), train, params, SEED)
+    )
+
+
 def test_training_params_are_frozen_and_validated() -> None:
     """Agreed hyper-parameters cannot be mutated or set to unusable values."""
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -516,6 +546,9 @@ def test_training_params_are_frozen_and_validated() -> None:
         {"learning_rate": 0.0},
         {"learning_rate": float("nan")},
         {"momentum": 1.0},
+        {"max_seconds": 0.0},
+        {"max_seconds": -1.0},
+        {"max_seconds": float("nan")},
     ):
         with pytest.raises(ValueError):
             TrainingParams(**bad)

@@ -1,4 +1,4 @@
-"""The service parameters: the initial model every agent starts from."""
+"""The service parameters: the initial model every agent starts from, the training period."""
 
 from pathlib import Path
 from typing import Any, Dict
@@ -51,3 +51,15 @@ def test_an_initial_model_that_does_not_load_is_refused(tmp_path: Path, content:
         torch.save({"weight": torch.zeros(3)}, path)
     with pytest.raises(AEAEnforceError, match="initial_model refused: "):
         params(initial_model=str(path))
+
+
+def test_a_training_period_in_wall_time_limits_local_training() -> None:
+    """training_period_seconds: the agents train until it or the epochs run out (null: the epochs alone)."""
+    assert params().training.max_seconds is None
+    assert params(training_period_seconds=60.0).training.max_seconds == 60.0
+
+
+def test_a_training_period_longer_than_the_training_round_is_refused() -> None:
+    """Agents report after training: a period that outlasts training_timeout could never be reported."""
+    with pytest.raises(AEAEnforceError, match="training_period_seconds 400.0 must be below training_timeout"):
+        params(training_period_seconds=400.0, training_timeout=300.0)

@@ -31,13 +31,17 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import (
     GlobalModelVotePayload,
     JointKeyPayload,
     KeyExchangePayload,
-    KeySharingPayload,
+    ComplaintPayload,
+    DealingCommitPayload,
+    DealingRevealPayload,
+    JustificationPayload,
     PrepareSettlementPayload,
     SettlementFailedPayload,
     SubmitUpdatePayload,
     TrainingPayload,
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import (
+    KEY_GENERATION_LATE_BLOCKS,
     LATE_PAYLOAD_BLOCKS,
     NO_GLOBAL_MODEL,
     PERSISTED_KEYS,
@@ -48,7 +52,10 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     GlobalModelVoteRound,
     JointKeyRound,
     KeyExchangeRound,
-    KeySharingRound,
+    ComplaintRound,
+    DealingCommitRound,
+    DealingRevealRound,
+    JustificationRound,
     PrepareSettlementRound,
     SettlementFailedRound,
     SubmitUpdateRound,
@@ -65,8 +72,10 @@ MODEL = "ef" * 32
 COMMITMENT = "c0" * 32
 OTHER_MODEL = "e0" * 32
 WEIGHTS = "c1" * 64  # a model's weight commitment (x || y)
+QUAL = "agent_0,agent_1,agent_2,agent_3"
+EXCLUDED = '{"agent_1": "commitment-mismatch"}'
 # Enough end_block calls for any collection round to close once its threshold is reached.
-PATIENCE = LATE_PAYLOAD_BLOCKS + 5
+PATIENCE = max(LATE_PAYLOAD_BLOCKS, KEY_GENERATION_LATE_BLOCKS) + 5
 
 
 def report(
@@ -143,11 +152,15 @@ class SmpcRoundTest(BaseRoundTestClass):
         return self.data_with(base, key_exchange=serialized(exchange))
 
     def with_key_material(self, holders: Sequence[str]) -> SynchronizedData:
-        """Key holders that also published their key shares (what JointKeyRound starts from)."""
-        sharing = [
-            KeySharingPayload(sender, f"pk-{sender}", "01" * 32, f"sub-{sender}", "02" * 32) for sender in holders
-        ]
-        return self.data_with(self.with_key_holders(holders), key_sharing=serialized(sharing))
+        """Key holders that committed to and revealed their dealings, without complaints (what JointKeyRound
+        starts from)."""
+        return self.data_with(
+            self.with_key_holders(holders),
+            dealing_commitments=serialized(DealingCommitPayload(sender, "01" * 32) for sender in holders),
+            dealing_reveals=serialized(DealingRevealPayload(sender, f"dl-{sender}", "02" * 32) for sender in holders),
+            complaints=serialized(ComplaintPayload(sender, "") for sender in holders),
+            justifications=serialized(JustificationPayload(sender, None, None) for sender in holders),
+        )
 
     def completed_update(self, base: Optional[BaseSynchronizedData] = None) -> SynchronizedData:
         """A period that got as far as the vote: keys, reports, updates, the agreed average and its shares."""
@@ -158,18 +171,20 @@ class SmpcRoundTest(BaseRoundTestClass):
             SubmitUpdatePayload(sender, update_cid=f"upd-{sender}", update_digest=f"{i:02x}" * 32)
             for i, sender in enumerate(agents, start=1)
         ]
-        votes = [AggregationPayload(sender, AGGREGATE, "agent_0,agent_2,agent_3") for sender in agents]
+        votes = [AggregationPayload(sender, AGGREGATE, "agent_0,agent_2,agent_3", EXCLUDED) for sender in agents]
         shares = [
             DecryptionSharePayload(sender, f"dec-{sender}", f"{i + 5:02x}" * 32) for i, sender in enumerate(agents)
         ]
         return self.data_with(
             data,
             joint_public_key_digest=JOINT_KEY,
+            qualified_dealers=QUAL,
             training_reports=serialized(reports),
             submitted_updates=serialized(updates),
             aggregation_votes=serialized(votes),
             aggregate_digest=AGGREGATE,
             included_updates="agent_0,agent_2,agent_3",
+            excluded_updates=EXCLUDED,
             decryption_shares=serialized(reversed(shares[:3])),
         )
 
@@ -242,8 +257,8 @@ class TestKeyExchangeRound(SmpcRoundTest):
         """Only a 32-byte hex Curve25519 key can join the epoch.
 
         BUG (rounds.py, KeyExchangeRound): any string is accepted as box key; the agent becomes a key holder,
-        and every honest key holder's KeySharingBehaviour then raises (bytes.fromhex ValueError in
-        box_public_keys(), or InvalidInputError from encrypted_sub_shares), so one agent blocks key generation
+        and every honest key holder's dealing then fails (bytes.fromhex ValueError in
+        box_public_keys(), or InvalidInputError from the Dealer), so one agent blocks key generation
         in every epoch it joins.
         """
         test_round = KeyExchangeRound(synchronized_data=self.synchronized_data, context=MagicMock())
@@ -251,41 +266,64 @@ class TestKeyExchangeRound(SmpcRoundTest):
             test_round.check_payload(KeyExchangePayload(self.agents[0], box_public_key=box_public_key))
 
 
-class TestKeySharingRound(SmpcRoundTest):
-    """Every key holder must publish its key shares; nobody else may."""
+class TestKeyGenerationRounds(SmpcRoundTest):
+    """Commit, reveal, complain, justify: only the right agents, only well-formed payloads."""
 
-    @staticmethod
-    def sharing(sender: str) -> KeySharingPayload:
-        """A key holder's key-sharing report."""
-        return KeySharingPayload(sender, f"pk-{sender}", "01" * 32, f"sub-{sender}", "02" * 32)
-
-    def test_every_key_holder_is_needed(self) -> None:
-        """With four key holders, three shares (the consensus threshold) never close the round; the fourth does."""
-        test_round = KeySharingRound(synchronized_data=self.with_key_holders(self.agents), context=MagicMock())
+    def test_a_dealing_commitment_must_be_a_digest_from_a_key_holder(self) -> None:
+        """A commitment that is no SHA-256 hex digest, or one from outside the epoch, is refused."""
+        test_round = DealingCommitRound(synchronized_data=self.with_key_holders(self.agents[:3]), context=MagicMock())
+        with pytest.raises(TransactionNotValidError, match="not a SHA-256 hex digest"):
+            test_round.check_payload(DealingCommitPayload(self.agents[0], "zz"))
+        with pytest.raises(TransactionNotValidError, match="may not send a DealingCommitPayload"):
+            test_round.check_payload(DealingCommitPayload(self.agents[3], "01" * 32))
         for sender in self.agents[:3]:
-            deliver(test_round, self.sharing(sender))
-        assert self.end_after_confirmations(test_round, PATIENCE) is None
-        deliver(test_round, self.sharing(self.agents[3]))
+            deliver(test_round, DealingCommitPayload(sender, "01" * 32))
         blocks, (synchronized_data, event) = self.blocks_until_done(test_round)
-        assert event == Event.DONE and blocks == LATE_PAYLOAD_BLOCKS + 1
-        assert sorted(cast_data(synchronized_data).key_sharing) == self.agents
-        assert cast_data(synchronized_data).key_sharing[self.agents[2]].sub_shares_cid == f"sub-{self.agents[2]}"
+        assert event == Event.DONE and blocks == KEY_GENERATION_LATE_BLOCKS + 1
+        assert sorted(cast_data(synchronized_data).dealing_commitments) == self.agents[:3]
 
-    def test_three_key_holders_close_with_their_three_shares(self) -> None:
-        """An epoch of three key holders closes once all three shared."""
-        holders = self.agents[:3]
-        test_round = KeySharingRound(synchronized_data=self.with_key_holders(holders), context=MagicMock())
-        for sender in holders:
-            deliver(test_round, self.sharing(sender))
+    def test_only_committed_dealers_reveal(self) -> None:
+        """A key holder whose commitment was not agreed cannot reveal a dealing chosen after the others'."""
+        data = self.data_with(
+            self.with_key_holders(self.agents),
+            dealing_commitments=serialized(DealingCommitPayload(sender, "01" * 32) for sender in self.agents[:3]),
+        )
+        test_round = DealingRevealRound(synchronized_data=data, context=MagicMock())
+        with pytest.raises(TransactionNotValidError, match="may not send a DealingRevealPayload"):
+            test_round.check_payload(DealingRevealPayload(self.agents[3], "dl", "02" * 32))
+        for sender in self.agents[:3]:
+            deliver(test_round, DealingRevealPayload(sender, f"dl-{sender}", "02" * 32))
         _, (synchronized_data, event) = self.blocks_until_done(test_round)
         assert event == Event.DONE
-        assert sorted(cast_data(synchronized_data).key_sharing) == holders
+        assert cast_data(synchronized_data).dealing_reveals[self.agents[1]].dealing_cid == f"dl-{self.agents[1]}"
 
-    def test_non_key_holder_is_refused(self) -> None:
-        """An agent that did not join the epoch cannot publish key shares."""
-        test_round = KeySharingRound(synchronized_data=self.with_key_holders(self.agents[:3]), context=MagicMock())
-        with pytest.raises(TransactionNotValidError, match="may not send a KeySharingPayload"):
-            test_round.check_payload(self.sharing(self.agents[3]))
+    @pytest.mark.parametrize(
+        "complaints", ["agent_0", "agent_1,agent_1", "agent_3", "nobody"], ids=["self", "twice", "unrevealed", "unknown"]
+    )
+    def test_a_complaint_names_distinct_revealed_dealers_other_than_the_complainer(self, complaints: str) -> None:
+        """Complaints against oneself, twice against one dealer, or against a dealer that revealed nothing are refused."""
+        data = self.data_with(
+            self.with_key_holders(self.agents),
+            dealing_reveals=serialized(
+                DealingRevealPayload(sender, f"dl-{sender}", "02" * 32) for sender in self.agents[:3]
+            ),
+        )
+        test_round = ComplaintRound(synchronized_data=data, context=MagicMock())
+        with pytest.raises(TransactionNotValidError, match="distinct revealed dealers"):
+            test_round.check_payload(ComplaintPayload("agent_0", complaints))
+        deliver(test_round, ComplaintPayload("agent_0", "agent_1,agent_2"))
+        deliver(test_round, ComplaintPayload("agent_1", ""))
+
+    @pytest.mark.parametrize(
+        "cid, digest", [("jst", None), (None, "03" * 32), ("jst", "zz")], ids=["no digest", "no cid", "not a digest"]
+    )
+    def test_a_justification_needs_a_content_id_and_its_digest(self, cid: Optional[str], digest: Optional[str]) -> None:
+        """Half a reference, or a digest that is no SHA-256 hex, is refused; (None, None) says nothing to answer."""
+        test_round = JustificationRound(synchronized_data=self.with_key_holders(self.agents), context=MagicMock())
+        with pytest.raises(TransactionNotValidError, match="need a content id"):
+            test_round.check_payload(JustificationPayload(self.agents[0], cid, digest))
+        deliver(test_round, JustificationPayload(self.agents[0], None, None))
+        deliver(test_round, JustificationPayload(self.agents[1], "jst", "03" * 32))
 
 
 class TestJointKeyRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest):
@@ -298,7 +336,9 @@ class TestJointKeyRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest):
     def votes(self, digests: Sequence[Optional[str]]) -> Dict[str, JointKeyPayload]:
         """Agent i votes digests[i]."""
         return {
-            sender: JointKeyPayload(sender, joint_public_key_digest=digest)
+            sender: JointKeyPayload(
+                sender, joint_public_key_digest=digest, qualified_dealers=None if digest is None else QUAL
+            )
             for sender, digest in zip(self.agents, digests)
         }
 
@@ -312,6 +352,7 @@ class TestJointKeyRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest):
                 round_payloads=self.votes([JOINT_KEY] * 4),
                 synchronized_data_update_fn=lambda data, _round: data.update(
                     joint_public_key_digest=JOINT_KEY,
+                    qualified_dealers=QUAL,
                     global_model_digest=NO_GLOBAL_MODEL,
                     global_round=0,
                     last_accepted_period=-1,
@@ -319,6 +360,7 @@ class TestJointKeyRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest):
                 ),
                 synchronized_data_attr_checks=[
                     lambda data: cast_data(data).joint_public_key_digest,
+                    lambda data: cast_data(data).qualified_dealers,
                     lambda data: cast_data(data).global_model_digest,
                     lambda data: cast_data(data).global_round,
                     lambda data: cast_data(data).last_accepted_period,
@@ -341,6 +383,7 @@ class TestJointKeyRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest):
         next_period = cast_data(result[0].create())
         assert next_period.period_count == 1
         assert next_period.joint_public_key_digest == JOINT_KEY
+        assert next_period.qualified_dealers == self.agents
         assert next_period.key_holders == self.agents
         assert next_period.global_round == 0 and next_period.last_accepted_period == -1
 
@@ -483,14 +526,21 @@ class TestAggregationRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest
         """A vote from outside the key epoch is not valid."""
         self.synchronized_data = self.with_key_holders(self.agents[:3])
         test_round = AggregationRound(synchronized_data=self.synchronized_data, context=MagicMock())
-        outsider = AggregationPayload(self.agents[3], aggregate_digest=AGGREGATE, included_updates=self.INCLUDED)
+        outsider = AggregationPayload(
+            self.agents[3], aggregate_digest=AGGREGATE, included_updates=self.INCLUDED, excluded_updates=EXCLUDED
+        )
         with pytest.raises(TransactionNotValidError, match="may not send"):
             test_round.check_payload(outsider)
 
     def votes(self, values: Sequence[Tuple[Optional[str], Optional[str]]]) -> Dict[str, AggregationPayload]:
-        """Agent i votes values[i] = (aggregate digest, included updates)."""
+        """Agent i votes values[i] = (aggregate digest, included updates), with EXCLUDED unless it votes None."""
         return {
-            sender: AggregationPayload(sender, aggregate_digest=digest, included_updates=included)
+            sender: AggregationPayload(
+                sender,
+                aggregate_digest=digest,
+                included_updates=included,
+                excluded_updates=None if digest is None else EXCLUDED,
+            )
             for sender, (digest, included) in zip(self.agents, values)
         }
 
@@ -502,11 +552,12 @@ class TestAggregationRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest
                 test_round=test_round,
                 round_payloads=self.votes([(AGGREGATE, self.INCLUDED)] * 4),
                 synchronized_data_update_fn=lambda data, _round: data.update(
-                    aggregate_digest=AGGREGATE, included_updates=self.INCLUDED
+                    aggregate_digest=AGGREGATE, included_updates=self.INCLUDED, excluded_updates=EXCLUDED
                 ),
                 synchronized_data_attr_checks=[
                     lambda data: cast_data(data).aggregate_digest,
                     lambda data: cast_data(data).included_updates,
+                    lambda data: cast_data(data).excluded_updates,
                 ],
                 most_voted_payload=AGGREGATE,
                 exit_event=Event.DONE,
@@ -524,6 +575,7 @@ class TestAggregationRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest
         assert event == Event.DONE
         assert data.aggregate_digest == AGGREGATE
         assert data.included_updates == ["agent_0", "agent_1", "agent_2"]
+        assert data.excluded_updates == {"agent_1": "commitment-mismatch"}
         assert data.aggregation_votes["agent_3"].aggregate_digest == OTHER_AGGREGATE
 
     def test_none_votes_are_no_majority(self) -> None:
@@ -545,54 +597,27 @@ class TestAggregationRound(BaseCollectSameUntilThresholdRoundTest, SmpcRoundTest
 
 
 class TestDecryptionShareRound(SmpcRoundTest):
-    """Only the agreed decryptors (key holders that voted for the agreed average) publish shares."""
-
-    def agreed(self, holders: Sequence[str], supporters: Sequence[str]) -> SynchronizedData:
-        """`holders` hold keys; `supporters` voted for AGGREGATE, everybody else for another average."""
-        votes = [
-            AggregationPayload(
-                sender,
-                aggregate_digest=AGGREGATE if sender in supporters else OTHER_AGGREGATE,
-                included_updates="agent_0,agent_1,agent_2",
-            )
-            for sender in self.agents
-        ]
-        return self.data_with(
-            self.with_key_holders(holders),
-            aggregation_votes=serialized(votes),
-            aggregate_digest=AGGREGATE,
-            included_updates="agent_0,agent_1,agent_2",
-        )
+    """Every key holder publishes a sealed share of the agreed sum; nobody else may."""
 
     @staticmethod
     def shares(sender: str) -> DecryptionSharePayload:
-        """A decryptor's published shares."""
+        """A key holder's published sealed share."""
         return DecryptionSharePayload(sender, shares_cid=f"dec-{sender}", shares_digest="04" * 32)
 
-    def test_decryptors_close_the_round(self) -> None:
-        """The three agreed decryptors' shares close the round with DONE."""
-        decryptors = self.agents[:3]
-        test_round = DecryptionShareRound(synchronized_data=self.agreed(self.agents, decryptors), context=MagicMock())
-        for sender in decryptors:
+    def test_the_threshold_of_key_holders_closes_the_round(self) -> None:
+        """Three key holders' shares close the round with DONE, after the late-payload blocks."""
+        test_round = DecryptionShareRound(synchronized_data=self.with_key_holders(self.agents), context=MagicMock())
+        for sender in self.agents[:3]:
             deliver(test_round, self.shares(sender))
-        _, (synchronized_data, event) = self.blocks_until_done(test_round)
-        assert event == Event.DONE
-        assert sorted(cast_data(synchronized_data).decryption_shares) == decryptors
+        blocks, (synchronized_data, event) = self.blocks_until_done(test_round)
+        assert event == Event.DONE and blocks == LATE_PAYLOAD_BLOCKS + 1
+        assert sorted(cast_data(synchronized_data).decryption_shares) == self.agents[:3]
 
-    def test_key_holder_that_voted_for_another_average_is_refused(self) -> None:
-        """A key holder outside the agreement is no decryptor."""
+    def test_an_agent_outside_the_key_epoch_is_refused(self) -> None:
+        """An agent that holds no key share of the epoch publishes no share."""
         test_round = DecryptionShareRound(
-            synchronized_data=self.agreed(self.agents, self.agents[:3]), context=MagicMock()
+            synchronized_data=self.with_key_holders(self.agents[:3]), context=MagicMock()
         )
-        with pytest.raises(TransactionNotValidError, match="may not send a DecryptionSharePayload"):
-            test_round.check_payload(self.shares(self.agents[3]))
-
-    def test_supporter_without_a_key_share_is_refused(self) -> None:
-        """An agent that voted for the agreed average but holds no key share is no decryptor."""
-        test_round = DecryptionShareRound(
-            synchronized_data=self.agreed(self.agents[:3], self.agents), context=MagicMock()
-        )
-        assert cast_data(test_round.synchronized_data).decryptors == self.agents[:3]
         with pytest.raises(TransactionNotValidError, match="may not send a DecryptionSharePayload"):
             test_round.check_payload(self.shares(self.agents[3]))
 
@@ -654,12 +679,14 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
             "global_model_digest": MODEL,
             "weight_commitment": WEIGHTS,
             "joint_public_key_digest": JOINT_KEY,
+            "qualified_dealers": ["agent_0", "agent_1", "agent_2", "agent_3"],
             "aggregate_digest": AGGREGATE,
             "included_updates": {
                 "agent_0": {"cid": "upd-agent_0", "digest": "01" * 32, "commitment": COMMITMENT, "sample_count": 10},
                 "agent_2": {"cid": "upd-agent_2", "digest": "03" * 32, "commitment": COMMITMENT, "sample_count": 30},
                 "agent_3": {"cid": "upd-agent_3", "digest": "04" * 32, "commitment": COMMITMENT, "sample_count": 40},
             },
+            "excluded_updates": {"agent_1": "commitment-mismatch"},
             "decryption_shares": {
                 "agent_0": {"cid": "dec-agent_0", "digest": "05" * 32},
                 "agent_1": {"cid": "dec-agent_1", "digest": "06" * 32},
@@ -673,6 +700,7 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
         data = self.data_with(
             self.with_key_material(self.agents),
             joint_public_key_digest=JOINT_KEY,
+            qualified_dealers=QUAL,
             global_model_digest=NO_GLOBAL_MODEL,
             global_round=0,
             last_accepted_period=-1,
@@ -724,28 +752,12 @@ class TestSynchronizedData(SmpcRoundTest):
         joined = ["agent_3", "agent_0", "agent_2"]
         assert self.with_key_holders(joined).key_holders == ["agent_0", "agent_2", "agent_3"]
 
-    def test_decryptors_are_the_key_holders_that_voted_for_the_agreed_average(self) -> None:
-        """Dissenters, None voters and agents without a key share are not decryptors."""
-        votes = [
-            AggregationPayload("agent_3", AGGREGATE, "agent_0"),
-            AggregationPayload("agent_0", None, None),
-            AggregationPayload("agent_2", AGGREGATE, "agent_0"),
-            AggregationPayload("agent_1", OTHER_AGGREGATE, "agent_0"),
-        ]
-        data = self.data_with(
-            self.with_key_holders(["agent_0", "agent_1", "agent_2"]),
-            aggregation_votes=serialized(votes),
-            aggregate_digest=AGGREGATE,
-            included_updates="agent_0",
-        )
-        assert data.decryptors == ["agent_2"]
-
     def test_previous_update_incomplete_across_periods(self) -> None:
         """Accepted in period 0, nothing in 1: period 1 sees a complete predecessor, period 2 an incomplete one."""
         participants = self.agents
         key_generation = JointKeyRound(synchronized_data=self.with_key_material(participants), context=MagicMock())
         for sender in participants:
-            deliver(key_generation, JointKeyPayload(sender, JOINT_KEY))
+            deliver(key_generation, JointKeyPayload(sender, JOINT_KEY, QUAL))
         data = cast_data(key_generation.end_block()[0])
         assert data.period_count == 0 and not data.previous_update_incomplete
 

@@ -1,24 +1,30 @@
 """Threshold CKKS on TenSEAL: distributed keys, encrypted weighted averaging and t-of-n decryption.
 
 One module per protocol step, as Lattigo's multiparty package: errors, parameters, ring (mod-q
-arithmetic and samplers), seal_bridge, wire (byte formats), sharing (Shamir), keygen, encryption,
-aggregation, decryption, keystore, and simulation (the in-memory key generation tests and benchmarks
-share). keygen_legacy is the previous key generation, kept only while behaviours.py runs it.
+arithmetic and samplers), seal_bridge, wire (byte formats), sharing (Shamir), dealing + keygen, encryption,
+aggregation, decryption + sealing + combine, issuance, keystore, and simulation (the in-memory key generation tests and benchmarks
+share).
 No AEA imports: behaviours orchestrate and catch only ThresholdCkksError.
 """
 
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.aggregation_legacy import (
-    aggregate_encrypted,
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.aggregation import (
+    Aggregate,
+    AggregationOutcome,
+    Exclusion,
+    aggregate_contributions,
 )
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.decryption_legacy import (
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.decryption import (
     DecryptionResult,
     DecryptionShare,
-    ThresholdKeyShare,
+    ShareExclusion,
     combine_decryption_shares,
+    issue_decryption_share,
+    minimum_contributors,
 )
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encryption_legacy import (
-    EncryptedVector,
-    encrypt_vector,
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.encryption import (
+    PeriodContext,
+    contribution_commitment,
+    encrypt_update,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.errors import (
     BadDealingError,
@@ -55,11 +61,8 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen import (
     joint_public_key,
     qualified_dealers,
 )
-from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keygen_legacy import (
-    JointPublicKey,
-    KeyGenerationParty,
-    PublicKeyShare,
-    combine_public_key_shares,
+from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.issuance import (
+    IssuanceRecord,
 )
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keystore import (
     Keystore,
@@ -68,15 +71,20 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.keystore import
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks.parameters import (
     DEFAULT_PARAMETERS,
     CkksParameters,
-    aggregate_noise_bound,
-    decryption_error_bound,
-    flooding_sigma,
-    fresh_noise_bound,
 )
 
 __all__ = [
-    "aggregate_encrypted",
-    "aggregate_noise_bound",
+    "IssuanceRecord",
+    "encrypt_update",
+    "contribution_commitment",
+    "PeriodContext",
+    "minimum_contributors",
+    "issue_decryption_share",
+    "ShareExclusion",
+    "aggregate_contributions",
+    "Exclusion",
+    "AggregationOutcome",
+    "Aggregate",
     "BadDealingError",
     "BadJustificationError",
     "BadSubShareError",
@@ -84,31 +92,23 @@ __all__ = [
     "check_justification",
     "CkksParameters",
     "combine_decryption_shares",
-    "combine_public_key_shares",
     "Dealer",
     "Dealing",
     "dealing_commitment",
     "DealingCommitmentError",
-    "decryption_error_bound",
     "DecryptionResult",
     "DecryptionShare",
     "DEFAULT_PARAMETERS",
     "DuplicateShareError",
-    "encrypt_vector",
-    "EncryptedVector",
     "EpochPublicKey",
-    "flooding_sigma",
     "ForeignDataError",
     "ForeignDealingError",
     "ForeignShareError",
-    "fresh_noise_bound",
     "InconsistentDealingError",
     "InconsistentSharesError",
     "InsufficientSharesError",
     "InvalidInputError",
     "joint_public_key",
-    "JointPublicKey",
-    "KeyGenerationParty",
     "KeyShare",
     "Keystore",
     "KeystoreContents",
@@ -117,12 +117,10 @@ __all__ = [
     "MalformedDealingError",
     "open_sub_share",
     "ParameterMismatchError",
-    "PublicKeyShare",
     "qualified_dealers",
     "ShareAlreadyIssuedError",
     "SubShareDecryptionError",
     "ThresholdCkksError",
-    "ThresholdKeyShare",
 ]
 
 # internals the arithmetic and wire-format tests reach through the package

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Tuple
@@ -105,56 +104,3 @@ def image_noise_sigma(parameters: CkksParameters) -> float:
 def image_noise_bound(parameters: CkksParameters) -> float:
     """Every image noise coefficient is below this: the sampler redraws beyond the tail cut."""
     return GAUSSIAN_TAIL_SIGMAS * image_noise_sigma(parameters)
-
-
-# ---------------------------------------------------------------- noise estimates
-
-
-def fresh_noise_bound(parameters: CkksParameters, n_parties: int) -> float:
-    """8-sigma bound on a coefficient of a fresh ciphertext's noise under an n-party joint key.
-
-    SEAL encrypts at the key level and divides by the special prime: what remains is the rounding
-    r0 + r1*s (|r| <= 1/2, s = sum of n ternary keys, variance 2n/3 per coefficient) plus the
-    key-level noise divided by a 60-bit prime (< 1). The encoder's own float error is part of the
-    message (a function of the private plaintext), not key-dependent noise.
-    """
-    variance = parameters.poly_modulus_degree * (2 * n_parties / 3) / 12 + 1 / 12
-    return 8 * math.sqrt(variance) + 1
-
-
-def aggregate_noise_bound(
-    parameters: CkksParameters, n_parties: int, total_weight: int
-) -> float:
-    """Noise bound of a weighted sum: each fresh ciphertext's bound times its integer weight."""
-    return total_weight * fresh_noise_bound(parameters, n_parties)
-
-
-def flooding_sigma(
-    parameters: CkksParameters, n_parties: int, total_weight: int
-) -> float:
-    """Flooding sigma of a decryption share: 2^margin x the aggregate's noise bound."""
-    return 2.0**parameters.flooding_margin_bits * aggregate_noise_bound(
-        parameters, n_parties, total_weight
-    )
-
-
-def decryption_error_bound(
-    parameters: CkksParameters, n_parties: int, threshold: int
-) -> float:
-    """Bound on the absolute error of a decrypted average (any total weight: both scale with W).
-
-    t flooding terms sum to sigma*sqrt(t) per coefficient; a slot's real or imaginary part sees
-    sqrt(N/2) of it after the canonical embedding; 10 sigma; plus the ciphertext noise worst case.
-    """
-    sigma_per_weight = flooding_sigma(parameters, n_parties, 1)
-    slot_sigma = (
-        math.sqrt(threshold)
-        * sigma_per_weight
-        * math.sqrt(parameters.poly_modulus_degree / 2)
-    ) / parameters.scale
-    ciphertext_noise = (
-        fresh_noise_bound(parameters, n_parties)
-        * parameters.poly_modulus_degree
-        / parameters.scale
-    )
-    return 10 * slot_sigma + ciphertext_noise

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Build every image the service's Docker Compose deployment runs, locally (no image registry is reachable):
+#
+#   scripts/docker_images.sh [STEP ...]      (make docker-images)
+#
+# STEPs (default: all, in this order; each is skipped when its image exists built from the same inputs):
+#   base        local/debian-debootstrap:<release>: `debootstrap --variant=minbase` from Debian's archive,
+#               `docker import`ed; local/debian-minbase:<release> on it trusts the host's CA bundle (docker/base/)
+#   runtime     valory/open-autonomy:<version>: Debian's Python 3.11 + the pinned open-autonomy/open-aea
+#   tendermint  valory/open-autonomy-tendermint:<version>: .tools/bin/tendermint (0.34.19, built with Go) under
+#               open-autonomy's node control app (docker/tendermint/)
+#   deps        local/smpc-mnist-deps:<inputs>: the agent's Python dependencies (`aea freeze`), pinned
+#   agent       valory/oar-smpc_mnist:<agent hash>: `autonomy build-image --dockerfile docker/agent/Dockerfile`
+#               on top of `deps`, with exactly this repository's ./packages
+# Image tags are the ones `autonomy deploy build` writes into docker-compose.yaml. Needs a running engine
+# (scripts/docker_engine.sh start) and `make sync` (the third-party packages in ./packages).
+# Output: one line per step; full output in .tools/docker/images.log.
+set -euo pipefail
+
+# shellcheck source=scripts/env.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/env.sh"
+
+log() { printf '[docker_images] %s\n' "$*"; }
+die() { printf '[docker_images] ERROR: %s\n' "$*" >&2; exit 1; }
+
+STEPS=()
+for arg in "$@"; do
+  case "$arg" in
+    base | runtime | tendermint | deps | agent) STEPS+=("$arg") ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) die "unknown argument: $arg" ;;
+  esac
+done
+[ "${#STEPS[@]}" -gt 0 ] || STEPS=(base runtime tendermint deps agent)
+
+cd "$REPO_ROOT"
+BUILD_DIR="$REPO_ROOT/build/docker"
+HOST_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt"
+DEBIAN_RELEASE="$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")"
+DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+AGENT_PUBLIC_ID="valory/smpc_mnist:0.1.0"
+INPUTS_LABEL="smpc.inputs"
+# Image names and versions as open-autonomy's generator writes them (autonomy.constants).
+read -r AUTONOMY_VERSION AEA_VERSION RUNTIME_IMAGE TENDERMINT_IMAGE < <(python - <<'EOF'
+from aea import __version__ as aea_version
+from autonomy.constants import AUTONOMY_IMAGE_NAME, AUTONOMY_IMAGE_VERSION, TENDERMINT_IMAGE_NAME, TENDERMINT_IMAGE_VERSION
+print(AUTONOMY_IMAGE_VERSION, aea_version, f"{AUTONOMY_IMAGE_NAME}:{AUTONOMY_IMAGE_VERSION}", f"{TENDERMINT_IMAGE_NAME}:{TENDERMINT_IMAGE_VERSION}")
+EOF
+)
+ROOTFS_IMAGE="local/debian-debootstrap:$DEBIAN_RELEASE"
+BASE_IMAGE="local/debian-minbase:$DEBIAN_RELEASE"
+DEPS_IMAGE_NAME="local/smpc-mnist-deps"
+IMAGE_AUTHOR="valory" # the agent image's author; devnet/compose.py passes the same to `autonomy deploy build`
+
+digest() { sha256sum | cut -c1-16; }                     # short digest of stdin
+image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null; }
+image_inputs() { docker image inspect --format "{{ index .Config.Labels \"$INPUTS_LABEL\" }}" "$1" 2>/dev/null; }
+up_to_date() { [ "$(image_inputs "$1")" = "$2" ]; }       # image $1 exists and was built from inputs $2
+
+# A fresh build context folder holding the given files (and folders).
+context() {
+  local dir="$BUILD_DIR/$1"
+  shift
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cp -r "$@" "$dir/"
+  echo "$dir"
+}
+
+step_base() {
+  local inputs dir
+  inputs="$(echo "minbase $DEBIAN_RELEASE $DEBIAN_MIRROR" | digest)"
+  if up_to_date "$ROOTFS_IMAGE" "$inputs"; then
+    log "base: $ROOTFS_IMAGE up to date"
+  else
+    command -v debootstrap >/dev/null || die "debootstrap not installed: run scripts/install_docker.sh engine"
+    local rootfs="$BUILD_DIR/rootfs"
+    rm -rf "$rootfs"
+    mkdir -p "$rootfs"
+    log "base: debootstrap --variant=minbase $DEBIAN_RELEASE from $DEBIAN_MIRROR"
+    debootstrap --variant=minbase "$DEBIAN_RELEASE" "$rootfs" "$DEBIAN_MIRROR"
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    log "base: docker import as $ROOTFS_IMAGE"
+    tar -C "$rootfs" -c . | docker import --change "LABEL $INPUTS_LABEL=$inputs" \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$ROOTFS_IMAGE"
+    rm -rf "$rootfs"
+  fi
+  inputs="$( (image_id "$ROOTFS_IMAGE"; cat docker/base/Dockerfile "$HOST_CA_BUNDLE") | digest)"
+  if up_to_date "$BASE_IMAGE" "$inputs"; then
+    log "base: $BASE_IMAGE up to date, skipping"
+    return
+  fi
+  dir="$(context base docker/base/Dockerfile)"
+  cp "$HOST_CA_BUNDLE" "$dir/host-ca-bundle.crt"
+  docker build --label "$INPUTS_LABEL=$inputs" --build-arg "ROOTFS_IMAGE=$ROOTFS_IMAGE" --tag "$BASE_IMAGE" "$dir"
+  log "base: $BASE_IMAGE built"
+}
+
+step_runtime() {
+  local inputs dir
+  inputs="$( (image_id "$BASE_IMAGE"; cat docker/runtime/Dockerfile constraints.txt; echo "$AUTONOMY_VERSION $AEA_VERSION") | digest)"
+  if up_to_date "$RUNTIME_IMAGE" "$inputs"; then
+    log "runtime: $RUNTIME_IMAGE up to date, skipping"
+    return
+  fi
+  dir="$(context runtime docker/runtime/Dockerfile constraints.txt)"
+  log "runtime: building $RUNTIME_IMAGE"
+  docker build --label "$INPUTS_LABEL=$inputs" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+    --build-arg "AUTONOMY_VERSION=$AUTONOMY_VERSION" --build-arg "AEA_VERSION=$AEA_VERSION" \
+    --tag "$RUNTIME_IMAGE" "$dir"
+  log "runtime: $RUNTIME_IMAGE built"
+}
+
+step_tendermint() {
+  local inputs dir
+  [ "$("$GOBIN/tendermint" version 2>/dev/null)" = 0.34.19 ] || die "no tendermint 0.34.19 in .tools/bin: run scripts/install.sh tendermint"
+  inputs="$( (image_id "$RUNTIME_IMAGE"; cat docker/tendermint/* "$GOBIN/tendermint") | digest)"
+  if up_to_date "$TENDERMINT_IMAGE" "$inputs"; then
+    log "tendermint: $TENDERMINT_IMAGE up to date, skipping"
+    return
+  fi
+  dir="$(context tendermint docker/tendermint/. "$GOBIN/tendermint")"
+  log "tendermint: building $TENDERMINT_IMAGE"
+  docker build --label "$INPUTS_LABEL=$inputs" --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE" \
+    --tag "$TENDERMINT_IMAGE" "$dir"
+  log "tendermint: $TENDERMINT_IMAGE built"
+}
+
+# The agent's Python dependencies, as `aea freeze` lists them for the agent fetched from ./packages.
+agent_requirements() {
+  local dir="$BUILD_DIR/freeze"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  (cd "$dir" && autonomy --registry-path "$REPO_ROOT/packages" fetch --local --agent "$AGENT_PUBLIC_ID" --alias agent >/dev/null &&
+    cd agent && aea -s freeze) | sort
+  rm -rf "$dir"
+}
+
+deps_image() { # the deps image built from the current inputs
+  local requirements="$BUILD_DIR/agent-requirements.txt"
+  mkdir -p "$BUILD_DIR"
+  agent_requirements >"$requirements"
+  echo "$DEPS_IMAGE_NAME:$( (image_id "$RUNTIME_IMAGE"; cat docker/deps/Dockerfile "$requirements") | digest)"
+}
+
+step_deps() {
+  local image dir
+  image="$(deps_image)"
+  if [ -n "$(image_id "$image")" ]; then
+    log "deps: $image up to date, skipping"
+    return
+  fi
+  dir="$(context deps docker/deps/Dockerfile "$BUILD_DIR/agent-requirements.txt")"
+  log "deps: building $image ($(wc -l <"$dir/agent-requirements.txt") requirements)"
+  docker build --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE" --tag "$image" "$dir"
+  log "deps: $image built"
+}
+
+step_agent() {
+  local deps agent_hash image inputs dir
+  deps="$(deps_image)"
+  [ -n "$(image_id "$deps")" ] || die "no $deps image: run scripts/docker_images.sh deps"
+  agent_hash="$(python -c 'import json, sys; print(json.load(open("packages/packages.json"))["dev"][sys.argv[1]])' "agent/${AGENT_PUBLIC_ID%:*}/${AGENT_PUBLIC_ID##*:}")"
+  image="$IMAGE_AUTHOR/oar-smpc_mnist:$agent_hash"
+  inputs="$( (image_id "$deps"; cat docker/agent/*) | digest)"
+  if [ -n "$(image_id "$image")" ] && [ "$(cat "$BUILD_DIR/agent.inputs" 2>/dev/null)" = "$inputs $(image_id "$image")" ]; then
+    log "agent: $image up to date, skipping"
+    return
+  fi
+  dir="$(context agent docker/agent/. packages)"
+  find "$dir/packages" -name __pycache__ -prune -exec rm -rf {} +
+  log "agent: autonomy build-image $AGENT_PUBLIC_ID:$agent_hash FROM $deps"
+  (cd "$dir" && AUTONOMY_IMAGE_NAME="${deps%:*}" AUTONOMY_IMAGE_VERSION="${deps##*:}" \
+    autonomy build-image "$AGENT_PUBLIC_ID:$agent_hash" --image-author "$IMAGE_AUTHOR" --dockerfile "$dir/Dockerfile")
+  echo "$inputs $(image_id "$image")" >"$BUILD_DIR/agent.inputs"
+  log "agent: $image built"
+}
+
+docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/docker_engine.sh start"
+mkdir -p "$BUILD_DIR" "$DOCKER_CONFIG"
+IMAGES_LOG="$DOCKER_CONFIG/images.log"
+: >"$IMAGES_LOG"
+for step in "${STEPS[@]}"; do
+  start=$SECONDS
+  mark="$(wc -l <"$IMAGES_LOG")"
+  printf '[docker_images] %s ... ' "$step"
+  ("step_$step") >>"$IMAGES_LOG" 2>&1 &
+  if ! wait "$!"; then
+    printf 'FAILED after %ss; its output (full log: %s):\n' "$((SECONDS - start))" "$IMAGES_LOG"
+    tail -n "+$((mark + 1))" "$IMAGES_LOG" | tail -n 60
+    exit 1
+  fi
+  outcome="$(tail -n "+$((mark + 1))" "$IMAGES_LOG" | sed -n "s/^\[docker_images\] $step: //p" | tail -n 1)"
+  printf '%s (%ss)\n' "${outcome:-done}" "$((SECONDS - start))"
+done
