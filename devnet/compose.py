@@ -198,13 +198,14 @@ class ComposeDeployment:
             "RPC_URL": f"http://{DOCKER_HOST_NAME}:{COMPOSE_ANVIL_PORT}",
             "CHAIN_ID": str(self.deployment.chain_id),
             "IPFS_API_URL": f"http://{DOCKER_HOST_NAME}:{COMPOSE_IPFS_PORT}",
+            "IPFS_DOMAIN": f"/dns/{DOCKER_HOST_NAME}/tcp/{COMPOSE_IPFS_PORT}/http",  # the agents' ipfs connection
             "AUTONOMY_AGENT_MEMORY_LIMIT": str(AGENT_MEMORY_LIMIT_MB),
             # The Tendermint containers run as $UID (default 1000); the node homes and logs are this user's.
             "UID": str(os.getuid()),
         }
 
     def _build(self) -> None:
-        """`autonomy deploy build keys.json` against the running engine; then the ipfs connection's address."""
+        """`autonomy deploy build keys.json` against the running engine."""
         if self.build_dir.exists():
             return
         run_checked(
@@ -215,11 +216,6 @@ class ComposeDeployment:
             cwd=self.service_dir,
             env=self.build_environment(),
         )
-        # The agent's ipfs connection is not a service override: set it per agent in its env file.
-        ipfs_domain = f"/dns/{DOCKER_HOST_NAME}/tcp/{COMPOSE_IPFS_PORT}/http"
-        for index in range(NUMBER_OF_AGENTS):
-            with (self.build_dir / f"agent_{index}.env").open("a") as env_file:
-                env_file.write(f"CONNECTION_IPFS_CONFIG_IPFS_DOMAIN={ipfs_domain}\n")
 
     def services(self) -> Dict[str, dict]:
         """The compose file's services."""

@@ -2,6 +2,7 @@
 # Build every image the service's Docker Compose deployment runs, locally (no image registry is reachable):
 #
 #   scripts/docker_images.sh [STEP ...]      (make docker-images)
+#   scripts/docker_images.sh --tags          the images the generated deployments name, one a line (no engine needed)
 #
 # STEPs (default: all, in this order; each is skipped when its image exists built from the same inputs):
 #   base        local/debian-debootstrap:<release>: `debootstrap --variant=minbase` from Debian's archive,
@@ -12,8 +13,9 @@
 #   deps        local/smpc-mnist-deps:<inputs>: the agent's Python dependencies (`aea freeze`), pinned
 #   agent       valory/oar-smpc_mnist:<agent hash>: `autonomy build-image --dockerfile docker/agent/Dockerfile`
 #               on top of `deps`, with exactly this repository's ./packages
-# Image tags are the ones `autonomy deploy build` writes into docker-compose.yaml. Needs a running engine
-# (scripts/docker_engine.sh start) and `make sync` (the third-party packages in ./packages).
+#   busybox     busybox:<version>: Debian's busybox on `base`, for the init container of the Kubernetes manifests
+# Image tags are the ones `autonomy deploy build` writes into docker-compose.yaml (and, with --kubernetes, build.yaml).
+# Needs a running engine (scripts/docker_engine.sh start) and `make sync` (the third-party packages in ./packages).
 # Output: one line per step; full output in .tools/docker/images.log.
 set -euo pipefail
 
@@ -24,14 +26,16 @@ log() { printf '[docker_images] %s\n' "$*"; }
 die() { printf '[docker_images] ERROR: %s\n' "$*" >&2; exit 1; }
 
 STEPS=()
+LIST_TAGS=false
 for arg in "$@"; do
   case "$arg" in
-    base | runtime | tendermint | deps | agent) STEPS+=("$arg") ;;
+    base | runtime | tendermint | deps | agent | busybox) STEPS+=("$arg") ;;
+    --tags) LIST_TAGS=true ;;
     -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
-[ "${#STEPS[@]}" -gt 0 ] || STEPS=(base runtime tendermint deps agent)
+[ "${#STEPS[@]}" -gt 0 ] || STEPS=(base runtime tendermint deps agent busybox)
 
 cd "$REPO_ROOT"
 BUILD_DIR="$REPO_ROOT/build/docker"
@@ -41,10 +45,14 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 AGENT_PUBLIC_ID="valory/smpc_mnist:0.1.0"
 INPUTS_LABEL="smpc.inputs"
 # Image names and versions as open-autonomy's generator writes them (autonomy.constants).
-read -r AUTONOMY_VERSION AEA_VERSION RUNTIME_IMAGE TENDERMINT_IMAGE < <(python - <<'EOF'
+# The busybox tag is written only in the Kubernetes manifest template (the init container copying a node's config).
+read -r AUTONOMY_VERSION AEA_VERSION RUNTIME_IMAGE TENDERMINT_IMAGE BUSYBOX_IMAGE < <(python - <<'EOF'
+import re
 from aea import __version__ as aea_version
 from autonomy.constants import AUTONOMY_IMAGE_NAME, AUTONOMY_IMAGE_VERSION, TENDERMINT_IMAGE_NAME, TENDERMINT_IMAGE_VERSION
-print(AUTONOMY_IMAGE_VERSION, aea_version, f"{AUTONOMY_IMAGE_NAME}:{AUTONOMY_IMAGE_VERSION}", f"{TENDERMINT_IMAGE_NAME}:{TENDERMINT_IMAGE_VERSION}")
+from autonomy.deploy.generators.kubernetes.templates import AGENT_NODE_TEMPLATE
+busybox = re.search(r'image: "?(busybox:[^"\s]+)', AGENT_NODE_TEMPLATE).group(1)
+print(AUTONOMY_IMAGE_VERSION, aea_version, f"{AUTONOMY_IMAGE_NAME}:{AUTONOMY_IMAGE_VERSION}", f"{TENDERMINT_IMAGE_NAME}:{TENDERMINT_IMAGE_VERSION}", busybox)
 EOF
 )
 ROOTFS_IMAGE="local/debian-debootstrap:$DEBIAN_RELEASE"
@@ -156,12 +164,15 @@ step_deps() {
   log "deps: $image built"
 }
 
+agent_hash() { python -c 'import json, sys; print(json.load(open("packages/packages.json"))["dev"][sys.argv[1]])' "agent/${AGENT_PUBLIC_ID%:*}/${AGENT_PUBLIC_ID##*:}"; }
+agent_image() { echo "$IMAGE_AUTHOR/oar-smpc_mnist:$(agent_hash)"; }
+
 step_agent() {
   local deps agent_hash image inputs dir
   deps="$(deps_image)"
   [ -n "$(image_id "$deps")" ] || die "no $deps image: run scripts/docker_images.sh deps"
-  agent_hash="$(python -c 'import json, sys; print(json.load(open("packages/packages.json"))["dev"][sys.argv[1]])' "agent/${AGENT_PUBLIC_ID%:*}/${AGENT_PUBLIC_ID##*:}")"
-  image="$IMAGE_AUTHOR/oar-smpc_mnist:$agent_hash"
+  agent_hash="$(agent_hash)"
+  image="$(agent_image)"
   inputs="$( (image_id "$deps"; cat docker/agent/*) | digest)"
   if [ -n "$(image_id "$image")" ] && [ "$(cat "$BUILD_DIR/agent.inputs" 2>/dev/null)" = "$inputs $(image_id "$image")" ]; then
     log "agent: $image up to date, skipping"
@@ -176,6 +187,23 @@ step_agent() {
   log "agent: $image built"
 }
 
+step_busybox() {
+  local inputs dir
+  inputs="$( (image_id "$BASE_IMAGE"; cat docker/busybox/Dockerfile) | digest)"
+  if up_to_date "$BUSYBOX_IMAGE" "$inputs"; then
+    log "busybox: $BUSYBOX_IMAGE up to date, skipping"
+    return
+  fi
+  dir="$(context busybox docker/busybox/Dockerfile)"
+  log "busybox: building $BUSYBOX_IMAGE"
+  docker build --label "$INPUTS_LABEL=$inputs" --build-arg "BASE_IMAGE=$BASE_IMAGE" --tag "$BUSYBOX_IMAGE" "$dir"
+  log "busybox: $BUSYBOX_IMAGE built"
+}
+
+if "$LIST_TAGS"; then
+  printf '%s\n' "$TENDERMINT_IMAGE" "$(agent_image)" "$BUSYBOX_IMAGE"
+  exit 0
+fi
 docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/docker_engine.sh start"
 mkdir -p "$BUILD_DIR" "$DOCKER_CONFIG"
 IMAGES_LOG="$DOCKER_CONFIG/images.log"
