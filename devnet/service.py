@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.request
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
@@ -198,6 +198,13 @@ def prepare_verifier_source(cache_dir: Path, model_seed: int) -> Path:
     return prepare_mnist_circuit(cache_dir, model_seed).verifier_solidity()
 
 
+def prepare_proof_circuit(model_seed: int) -> Path:
+    """Set up the agents' proof circuit in ZK_CACHE_DIR unless cached, in a spawned process (its gigabytes go
+    with it); returns the circuit's generated Solidity verifier. The agents need it to vote (weight commitments)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(prepare_verifier_source, ZK_CACHE_DIR, model_seed).result()
+
+
 def wait_for_ipfs(port: int, log: Path, host: str = IPFS_API_HOST) -> None:
     """Wait until kubo answers on its API port."""
     deadline = time.monotonic() + IPFS_READY_SECONDS
@@ -260,11 +267,10 @@ class LocalService:
         self.verifier_source = self._prepare_proof_circuit()
 
     def _prepare_proof_circuit(self) -> Path:
-        """Set up the agents' proof circuit in ZK_CACHE_DIR unless cached (in a spawned process, whose gigabytes
-        go with it); returns its generated Solidity verifier."""
-        seed = int(self.skill_overrides.get("MODEL_SEED", skill_param("model_seed")))
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return pool.submit(prepare_verifier_source, ZK_CACHE_DIR, seed).result()
+        """The proof circuit of this run's initial model seed (set up unless cached); its Solidity verifier."""
+        return prepare_proof_circuit(
+            int(self.skill_overrides.get("MODEL_SEED", skill_param("model_seed")))
+        )
 
     def _init_ipfs(self) -> None:
         """The kubo repository the agents share blobs through."""
@@ -442,16 +448,13 @@ class LocalService:
                 **json.loads(self.chain_file.read_text())
             )
             return
-        deployment = chain.deploy_service_contracts(
-            w3, self.addresses(), SAFE_THRESHOLD, url
-        )
         from devnet import zk_chain  # pylint: disable=import-outside-toplevel # zk_chain imports this module
 
-        verifier, wrapper, _gas = zk_chain.deploy_inference_verifier(
-            w3, self.verifier_source or self._prepare_proof_circuit(), deployment.registry
-        )
-        self.deployment = replace(
-            deployment, halo2_verifier=verifier, inference_verifier=wrapper
+        self.deployment = zk_chain.deploy_service_with_verifier(
+            w3,
+            self.addresses(),
+            url,
+            self.verifier_source or self._prepare_proof_circuit(),
         )
         self.chain_file.write_text(self.deployment.to_json())
 

@@ -10,9 +10,9 @@ import signal
 import subprocess  # nosec
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from eth_abi import decode, encode
 from eth_account import Account
@@ -21,7 +21,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from devnet import chain
-from devnet.service import REPO_ROOT, ZK_ANVIL_PORT, run_checked, tool
+from devnet.service import REPO_ROOT, SAFE_THRESHOLD, ZK_ANVIL_PORT, run_checked, tool
 
 WRAPPER_SOURCE = REPO_ROOT / "contracts" / "InferenceVerifier.sol"
 WRAPPER_SELECTOR = function_signature_to_4byte_selector(
@@ -171,6 +171,18 @@ def deploy_inference_verifier(
     verifier, verifier_gas = deploy(web3, generated)
     wrapper, _ = deploy(web3, wrapper_contract, verifier, registry)
     return verifier, wrapper, verifier_gas
+
+
+def deploy_service_with_verifier(
+    web3: Web3, owners: Sequence[str], url: str, verifier_source: Path
+) -> chain.ChainDeployment:
+    """The service's Safe and ModelRegistry (chain.deploy_service_contracts), then the proof verifier and the
+    wrapper reading that registry: everything a run's agents and users need on chain."""
+    deployment = chain.deploy_service_contracts(web3, owners, SAFE_THRESHOLD, url)
+    verifier, wrapper, _gas = deploy_inference_verifier(
+        web3, verifier_source, deployment.registry
+    )
+    return replace(deployment, halo2_verifier=verifier, inference_verifier=wrapper)
 
 
 def registry_with_commitment(web3: Web3, commitment: bytes) -> str:
