@@ -3,7 +3,9 @@ pragma solidity 0.8.28;
 
 /// @title The accepted global models of one SMPC MNIST service, with each agent's contribution.
 /// @notice Only the service's Safe writes: a record exists once 3 of 4 agents signed it through the Safe.
-/// Digests only: the model stays private to the agents, so no weights or content ids are stored.
+/// Digests only: the model stays private to the agents, so no weights or content ids are stored. Each round
+/// also keeps the KZG commitment of the model's quantised weights (a BN254 point, x and y), which a proof of
+/// inference made with that model starts with: InferenceVerifier.sol checks proofs against it.
 contract ModelRegistry {
     /// @dev Why an agent is not among a round's contributors (0 is not a reason).
     uint8 public constant NO_UPDATE = 1; // a key holder that submitted no encrypted update
@@ -17,6 +19,7 @@ contract ModelRegistry {
         bytes32 modelDigest;
         bytes32 aggregateDigest;
         bytes32 jointKeyDigest;
+        bytes32[2] weightCommitment;
         address[] contributors;
         address[] decryptors;
         address[] excluded;
@@ -36,6 +39,7 @@ contract ModelRegistry {
     error UnexpectedRound(uint256 round, uint256 expected);
     error UnknownRound(uint256 round);
     error EmptyDigest();
+    error EmptyCommitment();
     error NoContributors();
     error NoDecryptors();
     error NotAscending(address agent);
@@ -55,6 +59,7 @@ contract ModelRegistry {
         if (record.modelDigest == 0 || record.aggregateDigest == 0 || record.jointKeyDigest == 0) {
             revert EmptyDigest();
         }
+        if (record.weightCommitment[0] == 0 && record.weightCommitment[1] == 0) revert EmptyCommitment();
         if (record.contributors.length == 0) revert NoContributors();
         if (record.decryptors.length == 0) revert NoDecryptors();
         if (record.excluded.length != record.reasons.length) revert LengthMismatch();
@@ -79,6 +84,12 @@ contract ModelRegistry {
     function getRound(uint256 round) external view returns (RoundRecord memory) {
         if (round == 0 || round > roundCount) revert UnknownRound(round);
         return _records[round];
+    }
+
+    /// @notice The weight commitment (x, y) of an accepted round's model; reverts for any other round.
+    function weightCommitment(uint256 round) external view returns (bytes32[2] memory) {
+        if (round == 0 || round > roundCount) revert UnknownRound(round);
+        return _records[round].weightCommitment;
     }
 
     /// @notice How many rounds an agent contributed to, and how many it was excluded from, by reason (1..MAX_REASON).

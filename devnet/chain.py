@@ -217,6 +217,10 @@ class ChainDeployment:
     chain_id: int
     safe: str
     registry: str
+    # The EZKL-generated verifier of the agents' proof circuit, and the wrapper (contracts/InferenceVerifier.sol)
+    # that accepts a proof only with the weight commitment `registry` settled for its round.
+    halo2_verifier: str = ""
+    inference_verifier: str = ""
 
     def to_json(self) -> str:
         """As written next to a run (scripts/registry.py reads it)."""

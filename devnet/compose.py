@@ -15,17 +15,19 @@ import subprocess  # nosec
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, cast
 
 import yaml
 from aea_ledger_ethereum import EthereumCrypto
 
-from devnet import chain
+from devnet import chain, zk_chain
 from devnet.service import (
     IPFS_API_PORT,
     NUMBER_OF_AGENTS,
     REPO_ROOT,
-    SAFE_THRESHOLD,
+    ZK_CACHE_DIR,
+    prepare_proof_circuit,
+    skill_param,
     init_ipfs_repository,
     run_checked,
     tool,
@@ -39,7 +41,12 @@ COMPOSE_PROJECT = "smpc_mnist"
 COMPOSE_IPFS_PORT = IPFS_API_PORT + 4
 COMPOSE_ANVIL_PORT = IPFS_API_PORT + 5
 DOCKER_HOST_NAME = "host.docker.internal"  # the compose file maps it to the bridge gateway (host-gateway)
-AGENT_MEMORY_LIMIT_MB = 3072  # torch, TenSEAL and the CKKS keys; open-autonomy's default (1024) is too small
+# A cap, not a reservation: torch, TenSEAL and the CKKS keys take ~1 GB, but a proof of inference (run in the
+# agent's container, one at a time on the machine) peaks near 12 GB; open-autonomy's default (1024) is too small.
+AGENT_MEMORY_LIMIT_MB = 14336
+# The host's proof-circuit cache (SRS, keys) as the agents see it: service.yaml mounts ./zk-cache there.
+ZK_CACHE_VOLUME = "zk-cache"
+ZK_CACHE_IN_CONTAINER = "/zk-cache"
 BUILD_FOLDER = "build"
 IMAGE_AUTHOR = "valory"  # of the agent image scripts/docker_images.sh builds
 
@@ -78,6 +85,7 @@ class ComposeDeployment:
     run_dir: Path
     supervisor: Supervisor = field(default_factory=Supervisor)
     deployment: Optional[chain.ChainDeployment] = None
+    verifier_source: Optional[Path] = None  # the proof circuit's generated Solidity verifier (start sets it)
     project: str = COMPOSE_PROJECT
 
     @property
@@ -140,6 +148,7 @@ class ComposeDeployment:
     def start(self) -> None:
         """Start kubo and anvil on the host, deploy the contracts, build the deployment and bring it up."""
         gateway = bridge_gateway()
+        self.verifier_source = prepare_proof_circuit(int(skill_param("model_seed")))
         self._start_chain(gateway)
         self._start_ipfs(gateway)
         self._build()
@@ -153,7 +162,7 @@ class ComposeDeployment:
         )
 
     def _start_chain(self, gateway: str) -> None:
-        """anvil on the bridge gateway; the agents' Safe (3 of 4) and the ModelRegistry, funded."""
+        """anvil on the bridge gateway; the agents' Safe (3 of 4) and the ModelRegistry, funded; the proof verifiers."""
         self.supervisor.start(
             ProcessSpec(
                 "anvil",
@@ -166,8 +175,8 @@ class ComposeDeployment:
         self.supervisor.run()
         url = chain.rpc_url(COMPOSE_ANVIL_PORT, host=gateway)
         w3 = chain.wait_for_chain(url, partial(self.supervisor.running, "anvil"))
-        self.deployment = chain.deploy_service_contracts(
-            w3, self.addresses(), SAFE_THRESHOLD, url
+        self.deployment = zk_chain.deploy_service_with_verifier(
+            w3, self.addresses(), url, cast(Path, self.verifier_source)
         )
         (self.run_dir / "chain.json").write_text(self.deployment.to_json())
 
@@ -200,6 +209,7 @@ class ComposeDeployment:
             "IPFS_API_URL": f"http://{DOCKER_HOST_NAME}:{COMPOSE_IPFS_PORT}",
             "IPFS_DOMAIN": f"/dns/{DOCKER_HOST_NAME}/tcp/{COMPOSE_IPFS_PORT}/http",  # the agents' ipfs connection
             "AUTONOMY_AGENT_MEMORY_LIMIT": str(AGENT_MEMORY_LIMIT_MB),
+            "ZK_CACHE_DIR": ZK_CACHE_IN_CONTAINER,
             # The Tendermint containers run as $UID (default 1000); the node homes and logs are this user's.
             "UID": str(os.getuid()),
         }
@@ -216,6 +226,10 @@ class ComposeDeployment:
             cwd=self.service_dir,
             env=self.build_environment(),
         )
+        # deploy build made ./zk-cache empty: bind the host's prepared circuit there instead of setting it up again.
+        volume = self.build_dir / ZK_CACHE_VOLUME
+        volume.rmdir()
+        volume.symlink_to(ZK_CACHE_DIR, target_is_directory=True)
 
     def services(self) -> Dict[str, dict]:
         """The compose file's services."""

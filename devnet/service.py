@@ -10,6 +10,7 @@ machine can each run a service.
 """
 
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -19,10 +20,11 @@ import subprocess  # nosec
 import sys
 import time
 import urllib.request
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import yaml
 from aea.test_tools.utils import wait_for_condition
@@ -38,6 +40,9 @@ TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 VENV_BIN = Path(sys.executable).parent
 AGENT_PUBLIC_ID = "valory/smpc_mnist:0.1.0"
 OFFENDERS_MODULE = REPO_ROOT / "tests" / "offenders.py"
+SKILL_CONFIG = REPO_ROOT / "packages" / "valory" / "skills" / "smpc_mnist_classifier" / "skill.yaml"
+# The proof-of-inference circuit's SRS and keys: made once per machine (minutes), shared by every run's agents.
+ZK_CACHE_DIR = REPO_ROOT / ".tools" / "zk"
 SKILL_ENV_PREFIX = "SKILL_SMPC_MNIST_CLASSIFIER_MODELS_PARAMS_ARGS_"
 NUMBER_OF_AGENTS = 4
 BASE_PORT = int(os.environ.get("SMPC_DEVNET_BASE_PORT", "26650"))
@@ -179,6 +184,27 @@ def install_offender(agent_dir: Path, behaviour: str) -> None:
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def skill_param(name: str) -> Any:
+    """A param's default in the skill's skill.yaml."""
+    config = yaml.safe_load(SKILL_CONFIG.read_text())
+    return config["models"]["params"]["args"][name]
+
+
+def prepare_verifier_source(cache_dir: Path, model_seed: int) -> Path:
+    """The service's proof circuit set up in cache_dir (if not cached) and its generated Solidity verifier."""
+    # pylint: disable=import-outside-toplevel # EZKL and torch only in the process that sets up
+    from packages.valory.skills.smpc_mnist_classifier.zk_jobs import prepare_mnist_circuit
+
+    return prepare_mnist_circuit(cache_dir, model_seed).verifier_solidity()
+
+
+def prepare_proof_circuit(model_seed: int) -> Path:
+    """Set up the agents' proof circuit in ZK_CACHE_DIR unless cached, in a spawned process (its gigabytes go
+    with it); returns the circuit's generated Solidity verifier. The agents need it to vote (weight commitments)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(prepare_verifier_source, ZK_CACHE_DIR, model_seed).result()
+
+
 def wait_for_ipfs(port: int, log: Path, host: str = IPFS_API_HOST) -> None:
     """Wait until kubo answers on its API port."""
     deadline = time.monotonic() + IPFS_READY_SECONDS
@@ -206,6 +232,7 @@ class LocalService:
     offenders: Dict[int, str] = field(default_factory=dict)
     supervisor: Supervisor = field(default_factory=Supervisor)
     deployment: Optional[chain.ChainDeployment] = None
+    verifier_source: Optional[Path] = None  # the proof circuit's generated Solidity verifier (prepare sets it)
 
     @property
     def agent_dirs(self) -> List[Path]:
@@ -237,6 +264,13 @@ class LocalService:
         self._fetch_agents()
         self._generate_nodes()
         self._init_ipfs()
+        self.verifier_source = self._prepare_proof_circuit()
+
+    def _prepare_proof_circuit(self) -> Path:
+        """The proof circuit of this run's initial model seed (set up unless cached); its Solidity verifier."""
+        return prepare_proof_circuit(
+            int(self.skill_overrides.get("MODEL_SEED", skill_param("model_seed")))
+        )
 
     def _init_ipfs(self) -> None:
         """The kubo repository the agents share blobs through."""
@@ -352,6 +386,7 @@ class LocalService:
             "SETUP_ALL_PARTICIPANTS": json.dumps(participants),
             "RUN_DIR": str(self.run_dir / "agents"),
             "IPFS_API_URL": f"http://{IPFS_API_HOST}:{IPFS_API_PORT}",
+            "ZK_CACHE_DIR": str(ZK_CACHE_DIR),
             **self.chain_overrides(),
             **self.skill_overrides,
             **self.agent_overrides.get(index, {}),
@@ -413,8 +448,13 @@ class LocalService:
                 **json.loads(self.chain_file.read_text())
             )
             return
-        self.deployment = chain.deploy_service_contracts(
-            w3, self.addresses(), SAFE_THRESHOLD, url
+        from devnet import zk_chain  # pylint: disable=import-outside-toplevel # zk_chain imports this module
+
+        self.deployment = zk_chain.deploy_service_with_verifier(
+            w3,
+            self.addresses(),
+            url,
+            self.verifier_source or self._prepare_proof_circuit(),
         )
         self.chain_file.write_text(self.deployment.to_json())
 

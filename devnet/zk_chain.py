@@ -1,7 +1,8 @@
 """Deploy and call the zk-inference contracts on a local anvil: the EZKL-generated verifier and our wrapper.
 
 Contracts are compiled here with solc-js (`solcjs`, installed by `scripts/install.sh solc`) from their
-sources: the generated Verifier.sol of a circuit and contracts/InferenceVerifier.sol.
+sources: the generated Verifier.sol of a circuit and contracts/InferenceVerifier.sol. The wrapper checks a
+proof's weight commitment against the one a ModelRegistry settled for a round.
 """
 
 import os
@@ -9,20 +10,24 @@ import signal
 import subprocess  # nosec
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
+from eth_abi import decode, encode
+from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
-from devnet.service import REPO_ROOT, ZK_ANVIL_PORT, run_checked, tool
+from devnet import chain
+from devnet.service import REPO_ROOT, SAFE_THRESHOLD, ZK_ANVIL_PORT, run_checked, tool
 
 WRAPPER_SOURCE = REPO_ROOT / "contracts" / "InferenceVerifier.sol"
 WRAPPER_SELECTOR = function_signature_to_4byte_selector(
-    "verifyInference(bytes,uint256[])"
+    "verifyInference(uint256,bytes,uint256[])"
 )
+VERIFY_PROOF_TYPES = ["bytes", "uint256[]"]
 VERIFY_PROOF_ARGS_OFFSET = 4  # the generated calldata is selector + abi.encode(bytes, uint256[])
 ANVIL_READY_SECONDS = 30.0
 # The generated verifier is close to EIP-170's 24,576-byte limit for large circuits: let anvil accept it.
@@ -100,19 +105,107 @@ class Anvil:
 
     def deploy(self, contract: CompiledContract, *args: object) -> Tuple[str, int]:
         """Deploy from the first unlocked account; returns the address and the gas used."""
-        factory = self.web3.eth.contract(abi=contract.abi, bytecode=contract.bytecode)
-        tx = factory.constructor(*args).transact(
-            {"from": self.web3.eth.accounts[0], "gas": GAS_LIMIT}
-        )
-        receipt = self.web3.eth.wait_for_transaction_receipt(tx)
-        if receipt.status != 1:
-            raise RuntimeError("contract deployment failed")
-        return receipt.contractAddress, receipt.gasUsed
+        return deploy(self.web3, contract, *args)
+
+
+def deploy(web3: Web3, contract: CompiledContract, *args: object) -> Tuple[str, int]:
+    """Deploy from the node's first unlocked account (anvil's); returns the address and the gas used."""
+    factory = web3.eth.contract(abi=contract.abi, bytecode=contract.bytecode)
+    tx = factory.constructor(*args).transact(
+        {"from": web3.eth.accounts[0], "gas": GAS_LIMIT}
+    )
+    receipt = web3.eth.wait_for_transaction_receipt(tx)
+    if receipt.status != 1:
+        raise RuntimeError("contract deployment failed")
+    return receipt.contractAddress, receipt.gasUsed
+
+
+def wrapper_calldata(round_number: int, verify_proof_calldata: bytes) -> bytes:
+    """`verifyInference(round, proof, instances)` calldata from EZKL's `verifyProof(proof, instances)` calldata."""
+    proof, instances = decode(
+        VERIFY_PROOF_TYPES, verify_proof_calldata[VERIFY_PROOF_ARGS_OFFSET:]
+    )
+    return WRAPPER_SELECTOR + encode(
+        ["uint256", *VERIFY_PROOF_TYPES], [round_number, proof, instances]
+    )
+
+
+def call_contract(web3: Web3, address: str, calldata: bytes) -> Tuple[bool, Optional[int]]:
+    """(accepted, gas) of a verifier call: eth_call for the answer, a real transaction's gas for its cost.
+
+    A revert counts as refused (gas None). Not eth_estimateGas: with the wrapper's try/catch, an inner
+    call that runs out of gas returns false without reverting, so the estimate would be a refusal's gas.
+    """
+    tx = {"to": address, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT}
+    try:
+        result = web3.eth.call(tx)
+    except ContractLogicError:
+        return False, None
+    accepted = int.from_bytes(bytes(result[-32:]), "big") == 1 if result else False
+    if not accepted:
+        return False, None
+    receipt = web3.eth.wait_for_transaction_receipt(
+        web3.eth.send_transaction({**tx, "from": web3.eth.accounts[0]})
+    )
+    return True, receipt.gasUsed
+
+
+def verify_inference(
+    web3: Web3, wrapper: str, round_number: int, verify_proof_calldata: bytes
+) -> bool:
+    """Whether the wrapper accepts the proof for the round (read-only: an eth_call)."""
+    calldata = wrapper_calldata(round_number, verify_proof_calldata)
+    try:
+        result = web3.eth.call({"to": wrapper, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT})
+    except ContractLogicError:
+        return False
+    return bool(result) and int.from_bytes(bytes(result[-32:]), "big") == 1
+
+
+def deploy_inference_verifier(
+    web3: Web3, verifier_source: Path, registry: str
+) -> Tuple[str, str, int]:
+    """Compile and deploy the generated verifier and the wrapper reading `registry`: (verifier, wrapper, verifier gas)."""
+    (generated,) = compile_solidity(verifier_source).values()
+    wrapper_contract = compile_solidity(WRAPPER_SOURCE)["InferenceVerifier"]
+    verifier, verifier_gas = deploy(web3, generated)
+    wrapper, _ = deploy(web3, wrapper_contract, verifier, registry)
+    return verifier, wrapper, verifier_gas
+
+
+def deploy_service_with_verifier(
+    web3: Web3, owners: Sequence[str], url: str, verifier_source: Path
+) -> chain.ChainDeployment:
+    """The service's Safe and ModelRegistry (chain.deploy_service_contracts), then the proof verifier and the
+    wrapper reading that registry: everything a run's agents and users need on chain."""
+    deployment = chain.deploy_service_contracts(web3, owners, SAFE_THRESHOLD, url)
+    verifier, wrapper, _gas = deploy_inference_verifier(
+        web3, verifier_source, deployment.registry
+    )
+    return replace(deployment, halo2_verifier=verifier, inference_verifier=wrapper)
+
+
+def registry_with_commitment(web3: Web3, commitment: bytes) -> str:
+    """A ModelRegistry whose 'Safe' is the node's first account, with round 1 settling `commitment` (for
+    checks outside a running service: the CI test and the benchmark)."""
+    owner = web3.eth.accounts[0]
+    build = chain.artifact(chain.REGISTRY_BUILD)
+    address, _ = deploy(web3, CompiledContract(abi=build["abi"], bytecode=build["bytecode"]), owner)
+    registry = web3.eth.contract(address=address, abi=build["abi"])
+    others = sorted((Account.create().address for _ in range(2)), key=lambda a: int(a, 16))
+    record = (1, 0, b"\x01" * 32, b"\x02" * 32, b"\x03" * 32,
+              [commitment[:32], commitment[32:]], [others[0]], [others[1]], [], [])
+    receipt = web3.eth.wait_for_transaction_receipt(
+        registry.functions.recordRound(record).transact({"from": owner, "gas": GAS_LIMIT})
+    )
+    if receipt.status != 1:
+        raise RuntimeError("recordRound failed")
+    return address
 
 
 @dataclass
 class InferenceContracts:
-    """The generated verifier and the wrapper bound to one weight commitment, deployed on one anvil."""
+    """The generated verifier and the wrapper reading one registry's commitments, deployed on one anvil."""
 
     anvil: Anvil
     verifier: str
@@ -121,50 +214,17 @@ class InferenceContracts:
 
     @classmethod
     def deploy(
-        cls, anvil: Anvil, verifier_source: Path, commitment: bytes
+        cls, anvil: Anvil, verifier_source: Path, registry: str
     ) -> "InferenceContracts":
-        """Compile and deploy both contracts; the first account owns the wrapper and sets the commitment."""
-        (generated,) = compile_solidity(verifier_source).values()
-        wrapper_contract = compile_solidity(WRAPPER_SOURCE)["InferenceVerifier"]
-        verifier, verifier_gas = anvil.deploy(generated)
-        owner = anvil.web3.eth.accounts[0]
-        wrapper, _ = anvil.deploy(wrapper_contract, verifier, owner)
-        contracts = cls(anvil, verifier, wrapper, verifier_gas)
-        contracts.wrapper_contract(wrapper_contract).functions.setWeightCommitment(
-            commitment
-        ).transact({"from": owner})
-        return contracts
-
-    def wrapper_contract(self, compiled: CompiledContract):  # type: ignore[no-untyped-def]
-        """web3 handle of the wrapper."""
-        return self.anvil.web3.eth.contract(address=self.wrapper, abi=compiled.abi)
+        """Compile and deploy both contracts, the wrapper reading `registry`."""
+        return cls(anvil, *deploy_inference_verifier(anvil.web3, verifier_source, registry))
 
     def call_verifier(self, calldata: bytes) -> Tuple[bool, Optional[int]]:
         """(accepted, gas) of the generated verifier; a revert counts as refused (gas None)."""
-        return self._call(self.verifier, calldata)
+        return call_contract(self.anvil.web3, self.verifier, calldata)
 
-    def call_wrapper(self, calldata: bytes) -> Tuple[bool, Optional[int]]:
-        """(accepted, gas) of the wrapper for the same `verifyProof` calldata."""
-        return self._call(
-            self.wrapper, WRAPPER_SELECTOR + calldata[VERIFY_PROOF_ARGS_OFFSET:]
+    def call_wrapper(self, round_number: int, calldata: bytes) -> Tuple[bool, Optional[int]]:
+        """(accepted, gas) of the wrapper for the same proof, checked against the round's commitment."""
+        return call_contract(
+            self.anvil.web3, self.wrapper, wrapper_calldata(round_number, calldata)
         )
-
-    def _call(self, address: str, calldata: bytes) -> Tuple[bool, Optional[int]]:
-        """eth_call for the answer; the gas a real transaction uses for its cost.
-
-        Not eth_estimateGas: with the wrapper's try/catch, an inner call that runs out of gas returns
-        false without reverting, so the estimate would be the gas of a refusal.
-        """
-        web3 = self.anvil.web3
-        tx = {"to": address, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT}
-        try:
-            result = web3.eth.call(tx)
-        except ContractLogicError:
-            return False, None
-        accepted = int.from_bytes(bytes(result[-32:]), "big") == 1 if result else False
-        if not accepted:
-            return False, None
-        receipt = web3.eth.wait_for_transaction_receipt(
-            web3.eth.send_transaction({**tx, "from": web3.eth.accounts[0]})
-        )
-        return True, receipt.gasUsed

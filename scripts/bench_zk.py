@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Tuple
 import numpy as np
 import torch
 
-from devnet.zk_chain import Anvil, InferenceContracts
+from devnet.zk_chain import Anvil, InferenceContracts, registry_with_commitment
 from packages.valory.skills.smpc_mnist_classifier import learning
 from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
     MNIST_INPUT_SHAPE,
@@ -115,9 +115,10 @@ def on_chain(circuit: InferenceCircuit, proof: InferenceProof, commitment: bytes
     """Deploy verifier and wrapper on anvil; gas of a verification through each."""
     calldata = circuit.evm_calldata(proof)
     with Anvil() as anvil:
-        contracts = InferenceContracts.deploy(anvil, circuit.verifier_solidity(), commitment)
+        registry = registry_with_commitment(anvil.web3, commitment)
+        contracts = InferenceContracts.deploy(anvil, circuit.verifier_solidity(), registry)
         verifier_ok, verifier_gas = contracts.call_verifier(calldata)
-        wrapper_ok, wrapper_gas = contracts.call_wrapper(calldata)
+        wrapper_ok, wrapper_gas = contracts.call_wrapper(1, calldata)
     return {
         "calldata_bytes": len(calldata),
         "verifier_deploy_gas": contracts.verifier_deploy_gas,

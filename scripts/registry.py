@@ -45,7 +45,7 @@ def history(w3: Web3, address: str) -> List[Dict[str, Any]]:
     rounds = []
     for number in range(1, registry.functions.roundCount().call() + 1):
         values = registry.functions.getRound(number).call()
-        _round, period, model, aggregate, joint_key, contributors, decryptors, excluded, reasons = values
+        _round, period, model, aggregate, joint_key, commitment, contributors, decryptors, excluded, reasons = values
         rounds.append(
             {
                 "round": number,
@@ -53,6 +53,7 @@ def history(w3: Web3, address: str) -> List[Dict[str, Any]]:
                 "model_digest": model.hex(),
                 "aggregate_digest": aggregate.hex(),
                 "joint_key_digest": joint_key.hex(),
+                "weight_commitment": b"".join(commitment).hex(),
                 "contributors": contributors,
                 "decryptors": decryptors,
                 "exclusions": {agent: REASONS.get(reason, str(reason)) for agent, reason in zip(excluded, reasons)},

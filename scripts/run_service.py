@@ -60,7 +60,10 @@ def main() -> None:
     if args.initial_model:
         overrides["INITIAL_MODEL"] = str(Path(args.initial_model).resolve())
     service = LocalService(run_dir.resolve(), skill_overrides=overrides)
-    console.print(f"Preparing agents and Tendermint nodes in {service.run_dir}")
+    console.print(
+        f"Preparing agents and Tendermint nodes in {service.run_dir} "
+        "(and, once per machine, the proof circuit's keys: minutes)"
+    )
     service.prepare()
     status = ServiceStatus(
         agents=[
@@ -81,6 +84,13 @@ def main() -> None:
         for index in range(len(service.agent_dirs)):
             console.print(
                 f"{agent_name(index)}: web page and API at {service.agent_url(index)}"
+            )
+        deployment = service.deployment
+        if deployment is not None:
+            console.print(
+                f"chain {deployment.rpc}: ModelRegistry {deployment.registry}, proof verifier "
+                f"{deployment.inference_verifier} (EZKL verifier {deployment.halo2_verifier}); "
+                f"all in {service.chain_file}"
             )
         watch(service.supervisor, status, console)
     except KeyboardInterrupt:

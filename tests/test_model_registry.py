@@ -66,6 +66,7 @@ def record_args(round_number: int, owners: List[LocalAccount], **changes: Any) -
         "model_digest": f"{round_number:064x}",
         "aggregate_digest": DIGEST,
         "joint_key_digest": "cd" * 32,
+        "weight_commitment": f"{round_number:0128x}",
         "contributors": addresses[:3],
         "decryptors": addresses[1:],
         "exclusions": {addresses[3]: 2},
@@ -137,10 +138,14 @@ def test_record_round_trips(deployment: Tuple) -> None:
         "model_digest": args["model_digest"],
         "aggregate_digest": DIGEST,
         "joint_key_digest": "cd" * 32,
+        "weight_commitment": args["weight_commitment"],
         "contributors": by_int(args["contributors"]),
         "decryptors": by_int(args["decryptors"]),
         "excluded": [owners[3].address],
         "reasons": [2],
+    }
+    assert ModelRegistryContract.get_weight_commitment(ledger_api, deployed.registry, start + 1) == {
+        "weight_commitment": args["weight_commitment"]
     }
     after = [
         ModelRegistryContract.get_contribution(ledger_api, deployed.registry, o.address)
@@ -163,6 +168,8 @@ def test_unknown_round_is_refused(deployment: Tuple) -> None:
     for round_number in (0, count + 1, 2**255):
         with pytest.raises(ContractLogicError, match="UnknownRound|0x"):
             registry.functions.getRound(round_number).call()
+        with pytest.raises(ContractLogicError, match="UnknownRound|0x"):
+            registry.functions.weightCommitment(round_number).call()
 
 
 @pytest.mark.parametrize(
@@ -171,6 +178,7 @@ def test_unknown_round_is_refused(deployment: Tuple) -> None:
         ({"round_number_offset": 2}, "UnexpectedRound"),  # skips a round
         ({"round_number_offset": 0}, "UnexpectedRound"),  # repeats the last round
         ({"model_digest": "00" * 32}, "EmptyDigest"),
+        ({"weight_commitment": "00" * 64}, "EmptyCommitment"),
         ({"contributors": []}, "NoContributors"),
         ({"decryptors": []}, "NoDecryptors"),
         ({"exclusions": {DEAD: 0}}, "BadReason"),  # 0 is no reason
@@ -206,6 +214,14 @@ def test_digest_must_be_32_bytes() -> None:
     with pytest.raises(ValueError, match="not 32 bytes"):
         ModelRegistryContract.get_record_round_data(
             None, "0x" + "11" * 20, **record_args(1, [Account.create() for _ in range(4)], model_digest="ab")  # type: ignore
+        )
+
+
+def test_weight_commitment_must_be_64_bytes() -> None:
+    """The package refuses a weight commitment that is not one BN254 point (x || y) before anything is sent."""
+    with pytest.raises(ValueError, match="not 64 bytes"):
+        ModelRegistryContract.get_record_round_data(
+            None, "0x" + "11" * 20, **record_args(1, [Account.create() for _ in range(4)], weight_commitment="ab" * 32)  # type: ignore
         )
 
 

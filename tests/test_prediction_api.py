@@ -1,18 +1,22 @@
 """The prediction API and web page of a running agent: a real 4-agent service (Tendermint, kubo, agents).
 
 One service serves every test in this module: they wait for the first accepted global round, then call
-agent_0's HTTP API (good and bad inputs) and drive its web page in Debian's headless chromium.
+agent_0's HTTP API (good and bad inputs), drive its web page in Debian's headless chromium, and have it prove
+a prediction (EZKL), verified natively and on the service's anvil against the commitment settled on chain.
 """
 
+import copy
 import io
 import json
+import subprocess  # nosec
+import sys
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, List, Tuple, cast
 
 import numpy as np
 import pytest
@@ -23,9 +27,17 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+from web3 import Web3
+from aea.test_tools.utils import wait_for_condition
 
-from devnet.service import REPO_ROOT, LocalService, agent_name
+from devnet import chain, zk_chain
+from devnet.service import REPO_ROOT, ZK_CACHE_DIR, LocalService, agent_name
 from packages.valory.skills.smpc_mnist_classifier import learning
+from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
+    COMMITMENT_BYTES,
+    InferenceProof,
+    mnist_circuit,
+)
 from packages.valory.skills.smpc_mnist_classifier.composition import (
     SmpcMnistServiceAbciApp,
 )
@@ -36,6 +48,8 @@ CONNECTION_BODY_LIMIT = 1024 * 1024  # the http_server connection's max_body_byt
 HTTP_TIMEOUT_SECONDS = 30
 BURST_SIZE = 24
 PROBABILITY_TOLERANCE = 1e-5
+PROOF_DEADLINE_SECONDS = 1800  # a full-size proof takes minutes, more on a loaded machine
+PROOF_POLL_SECONDS = 5
 
 pytestmark = pytest.mark.e2e
 
@@ -240,6 +254,16 @@ def test_predict_png_and_json_give_the_adopted_models_probabilities(
         ("GET", "/predict", b"", "", 405, "GET is not allowed on /predict; use POST"),
         ("POST", "/model", b"{}", "application/json", 405, "use GET"),
         ("GET", "/no/such/page", b"", "", 404, "no such path: /no/such/page"),
+        (
+            "POST",
+            "/predict?proof=maybe",
+            png_bytes(np.zeros((28, 28), np.uint8)),
+            "image/png",
+            400,
+            "proof must be one of",
+        ),
+        ("GET", "/proofs/unknown", b"", "", 404, "no proof job 'unknown'"),
+        ("POST", "/proofs/unknown", b"{}", "application/json", 405, "use GET"),
     ],
 )
 def test_bad_requests_get_a_json_error_and_the_agent_keeps_serving(
@@ -362,3 +386,72 @@ def test_web_page_predicts_an_uploaded_mnist_digit(service: LocalService) -> Non
         browser.save_screenshot(str(service.run_dir / "web_page_drawing.png"))
     finally:
         browser.quit()
+
+
+def wait_for_proof(service: LocalService, job_url: str) -> Dict[str, Any]:
+    """Poll GET /proofs/<id> until the job is done (or failed: the assertion shows why)."""
+    answers: List[Dict[str, Any]] = []
+
+    def finished() -> bool:
+        """The job left the queue."""
+        status, _headers, answer = call(service, "GET", job_url)
+        assert status == 200, answer
+        answers.append(answer)
+        return answer["status"] not in ("queued", "running")
+
+    wait_for_condition(finished, timeout=PROOF_DEADLINE_SECONDS, period=PROOF_POLL_SECONDS)
+    assert answers[-1]["status"] == "done", answers[-1]
+    return answers[-1]
+
+
+def with_commitment(proof: InferenceProof, commitment: bytes) -> InferenceProof:
+    """The proof claiming another weight commitment (its first 64 bytes replaced)."""
+    document = copy.deepcopy(proof.document)
+    data = commitment + proof.proof_bytes()[COMMITMENT_BYTES:]
+    document["proof"] = list(data)
+    document["hex_proof"] = "0x" + data.hex()
+    return InferenceProof(document)
+
+
+def test_a_proven_prediction_verifies_against_the_settled_commitment(
+    service: LocalService, tmp_path: Path
+) -> None:
+    """POST /predict?proof=true answers at once with a job; the finished proof proves the agent's prediction with
+    the round's agreed weights: it verifies natively and through the wrapper on the service's chain against the
+    commitment settled in the ModelRegistry; with a tampered commitment the wrapper refuses it."""
+    pixels, _label = mnist_digit(1)
+    status, _headers, answer = call(
+        service, "POST", "/predict?proof=true", png_bytes(pixels), "image/png"
+    )
+    assert status == 200, answer
+    done = wait_for_proof(service, answer["proof_job"]["url"])
+    assert done["round"] == answer["round"] and done["digit"] == answer["digit"]
+    record = json.loads(record_path(service, AGENT, done["round"]).read_text())
+    settled_here = bytes.fromhex(record["weight_commitment"])
+    proof = InferenceProof.from_json(json.dumps(done["proof"]))
+    assert proof.weight_commitment() == settled_here
+    assert done["weight_commitment"] == record["weight_commitment"]
+    circuit = mnist_circuit(ZK_CACHE_DIR)
+    assert circuit.verify(proof, settled_here)
+
+    deployment = cast(chain.ChainDeployment, service.deployment)
+    web3 = Web3(Web3.HTTPProvider(deployment.rpc))
+    registry = chain.registry(web3, deployment.registry)
+    assert b"".join(registry.functions.weightCommitment(done["round"]).call()) == settled_here
+    calldata = circuit.evm_calldata(proof)
+    assert zk_chain.verify_inference(web3, deployment.inference_verifier, done["round"], calldata)
+    tampered = bytearray(settled_here)
+    tampered[-1] ^= 0x01
+    tampered_calldata = circuit.evm_calldata(with_commitment(proof, bytes(tampered)))
+    assert not zk_chain.verify_inference(
+        web3, deployment.inference_verifier, done["round"], tampered_calldata
+    )
+
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(json.dumps(done))
+    script = [sys.executable, str(REPO_ROOT / "scripts" / "verify_prediction.py"), str(proof_file), "--run", str(service.run_dir)]
+    accepted = subprocess.run(script, capture_output=True, text=True, check=False)  # nosec
+    assert accepted.returncode == 0 and "ACCEPTED" in accepted.stdout, accepted.stdout + accepted.stderr
+    proof_file.write_text(json.dumps({**done, "proof": with_commitment(proof, bytes(tampered)).document}))
+    refused = subprocess.run(script, capture_output=True, text=True, check=False)  # nosec
+    assert refused.returncode == 1 and "REFUSED" in refused.stdout, refused.stdout + refused.stderr

@@ -112,7 +112,8 @@ def safe_nonce(service: LocalService) -> int:
 def assert_settled_as_recorded(
     service: LocalService, agents: Iterable[int], global_round: int
 ) -> None:
-    """The registry's record of the round equals each agent's JSON record; its tx went through the Safe."""
+    """The registry's record of the round (with the model's weight commitment) equals each agent's JSON record;
+    its tx went through the Safe."""
     assert service.deployment is not None
     w3 = chain_view(service)
     registry = chain.registry(w3, service.deployment.registry)
@@ -122,6 +123,7 @@ def assert_settled_as_recorded(
         model,
         aggregate,
         joint_key,
+        weight_commitment,
         contributors,
         decryptors,
         excluded,
@@ -133,6 +135,7 @@ def assert_settled_as_recorded(
         assert model.hex() == record["global_model_digest"]
         assert aggregate.hex() == record["aggregate_digest"]
         assert joint_key.hex() == record["joint_public_key_digest"]
+        assert b"".join(weight_commitment).hex() == record["weight_commitment"]
         assert set(contributors) == set(record["included_updates"])
         assert set(decryptors) == set(record["decryption_shares"])
         assert set(excluded) == set(service.addresses()) - set(contributors)

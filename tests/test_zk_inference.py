@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from devnet.zk_chain import Anvil, InferenceContracts
+from devnet.zk_chain import Anvil, InferenceContracts, registry_with_commitment
 from packages.valory.skills.smpc_mnist_classifier.learning import (
     IMAGE_SIDE,
     NUM_CLASSES,
@@ -159,11 +159,11 @@ def test_bad_input_gets_a_clear_error(circuit: InferenceCircuit) -> None:
 
 @pytest.fixture(scope="module")
 def contracts(circuit: InferenceCircuit) -> Iterator[InferenceContracts]:
-    """Verifier and wrapper on a real anvil, the wrapper holding the agreed model's commitment."""
+    """Verifier and wrapper on a real anvil, the wrapper reading a registry that settled the agreed model's
+    commitment for round 1."""
     with Anvil() as anvil:
-        yield InferenceContracts.deploy(
-            anvil, circuit.verifier_solidity(), circuit.weight_commitment(tiny_model(0))
-        )
+        registry = registry_with_commitment(anvil.web3, circuit.weight_commitment(tiny_model(0)))
+        yield InferenceContracts.deploy(anvil, circuit.verifier_solidity(), registry)
 
 
 @pytest.mark.e2e
@@ -173,17 +173,19 @@ def test_on_chain_verification(
     proof: InferenceProof,
     other_weights_proof: InferenceProof,
 ) -> None:
-    """On anvil: the verifier and the wrapper accept the proof; the wrapper refuses forgeries and other weights."""
+    """On anvil: the verifier and the wrapper accept the proof for the settled round; the wrapper refuses
+    forgeries, other weights and rounds the registry does not know."""
     calldata = circuit.evm_calldata(proof)
     assert contracts.call_verifier(calldata)[0]
-    assert contracts.call_wrapper(calldata)[0]
+    assert contracts.call_wrapper(1, calldata)[0]
+    assert not contracts.call_wrapper(2, calldata)[0]  # no such round settled
     for forged in (tampered_byte(proof), tampered_output(proof)):
         forged_calldata = circuit.evm_calldata(forged)
         assert not contracts.call_verifier(forged_calldata)[0]
-        assert not contracts.call_wrapper(forged_calldata)[0]
+        assert not contracts.call_wrapper(1, forged_calldata)[0]
     other_calldata = circuit.evm_calldata(other_weights_proof)
     assert contracts.call_verifier(other_calldata)[0]  # the bare verifier accepts any weights
-    assert not contracts.call_wrapper(other_calldata)[0]
+    assert not contracts.call_wrapper(1, other_calldata)[0]
 
 
 def test_proof_jobs_prove_off_thread_and_refuse_bad_input(

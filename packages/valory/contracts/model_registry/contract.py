@@ -1,4 +1,4 @@
-"""ModelRegistry: encode the Safe's recordRound call; read round records and cumulative contributions."""
+"""ModelRegistry: encode the Safe's recordRound call; read round records, weight commitments and contributions."""
 
 from typing import Any, Dict, List, Sequence, cast
 
@@ -15,6 +15,7 @@ RECORD_FIELDS = (
     "model_digest",
     "aggregate_digest",
     "joint_key_digest",
+    "weight_commitment",
     "contributors",
     "decryptors",
     "excluded",
@@ -31,11 +32,20 @@ def _bytes32(digest: str) -> bytes:
     return raw
 
 
+def _commitment_words(commitment: str) -> List[bytes]:
+    """A 64-byte weight commitment (hex x || y, with or without 0x) as the contract's bytes32[2]."""
+    raw = bytes.fromhex(commitment[2:] if commitment.startswith("0x") else commitment)
+    if len(raw) != 64:
+        raise ValueError(f"weight commitment {commitment!r} is not 64 bytes")
+    return [raw[:32], raw[32:]]
+
+
 def _record_from_chain(ledger_api: EthereumApi, values: Sequence[Any]) -> JSONLike:
     """The contract's RoundRecord tuple as a JSON-friendly dict (hex digests, checksummed addresses)."""
     record = dict(zip(RECORD_FIELDS, values))
     for key in ("model_digest", "aggregate_digest", "joint_key_digest"):
         record[key] = bytes(record[key]).hex()
+    record["weight_commitment"] = b"".join(bytes(w) for w in record["weight_commitment"]).hex()
     for key in ("contributors", "decryptors", "excluded"):
         record[key] = [ledger_api.api.to_checksum_address(a) for a in record[key]]
     record["reasons"] = list(record["reasons"])
@@ -57,12 +67,14 @@ class ModelRegistryContract(Contract):
         model_digest: str,
         aggregate_digest: str,
         joint_key_digest: str,
+        weight_commitment: str,
         contributors: List[str],
         decryptors: List[str],
         exclusions: Dict[str, int],
     ) -> JSONLike:
         """Calldata (0x hex) of recordRound for the Safe to execute; agent lists sorted as the contract wants."""
         digests = [_bytes32(d) for d in (model_digest, aggregate_digest, joint_key_digest)]
+        commitment = _commitment_words(weight_commitment)
         ledger_api = cast(EthereumApi, ledger_api)
         instance = cls.get_instance(ledger_api, contract_address)
 
@@ -77,6 +89,7 @@ class ModelRegistryContract(Contract):
             round_number,
             period,
             *digests,
+            commitment,
             ascending(contributors),
             ascending(decryptors),
             excluded,
@@ -94,6 +107,15 @@ class ModelRegistryContract(Contract):
         instance = cls.get_instance(ledger_api, contract_address)
         values = instance.functions.getRound(round_number).call()
         return _record_from_chain(ledger_api, values)
+
+    @classmethod
+    def get_weight_commitment(
+        cls, ledger_api: LedgerApi, contract_address: str, round_number: int
+    ) -> JSONLike:
+        """The weight commitment (hex x || y) settled for an accepted round (reverts with UnknownRound otherwise)."""
+        instance = cls.get_instance(ledger_api, contract_address)
+        words = instance.functions.weightCommitment(round_number).call()
+        return {"weight_commitment": b"".join(bytes(w) for w in words).hex()}
 
     @classmethod
     def get_round_count(cls, ledger_api: LedgerApi, contract_address: str) -> JSONLike:

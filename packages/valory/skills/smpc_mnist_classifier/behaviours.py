@@ -52,7 +52,11 @@ from packages.valory.skills.registration_abci.behaviours import (
 from packages.valory.skills.reset_pause_abci.behaviours import (
     ResetPauseABCIConsensusBehaviour,
 )
-from packages.valory.skills.smpc_mnist_classifier import learning, settlement
+from packages.valory.skills.smpc_mnist_classifier import (
+    learning,
+    settlement,
+    zk_inference,
+)
 from packages.valory.skills.smpc_mnist_classifier import threshold_ckks as ckks
 from packages.valory.skills.smpc_mnist_classifier.blob_store import (
     BlobStore,
@@ -1167,20 +1171,44 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
     matching_round: Type[AbstractRound] = GlobalModelVoteRound
 
     def async_act(self) -> Generator:
-        """Vote for the candidate's digest, or (None, None) to reject it."""
+        """Vote for the candidate's digest and weight commitment, or (None, None, None) to reject it."""
         candidate = yield from self._candidate()
+        commitment = None
+        if candidate is not None:
+            commitment = yield from self._weight_commitment(candidate)
+        if commitment is None:  # no proof of inference could be checked against it: not a model to adopt
+            candidate = None
         self.private.candidate_model = candidate
         if candidate is None:
             payload = GlobalModelVotePayload(
-                self.me, global_model_digest=None, global_round=None
+                self.me, global_model_digest=None, global_round=None, weight_commitment=None
             )
         else:
             payload = GlobalModelVotePayload(
                 self.me,
                 global_model_digest=learning.model_digest(candidate),
                 global_round=self.synchronized_data.global_round + 1,
+                weight_commitment=commitment,
             )
         yield from self.submit(payload)
+
+    def _weight_commitment(
+        self, candidate: learning.MnistCnn
+    ) -> Generator[None, None, Optional[str]]:
+        """The KZG commitment of the candidate's quantised weights (EZKL, seconds: in the task manager), or None."""
+        task_id = self.context.task_manager.enqueue_task(
+            self.params.proof_circuit.weight_commitment_hex, args=(candidate,)
+        )
+        result = self.context.task_manager.get_task_result(task_id)
+        while not result.ready():
+            yield from self.sleep(self.params.sleep_time)
+        try:
+            return cast(str, result.get())
+        except zk_inference.ZkInferenceError as error:
+            self.context.logger.error(
+                f"Rejecting: no weight commitment for the candidate: {error}"
+            )
+            return None
 
     def _candidate(self) -> Generator[None, None, Optional[learning.MnistCnn]]:
         """The decrypted average applied to the global model, if it decrypts and passes the checks."""

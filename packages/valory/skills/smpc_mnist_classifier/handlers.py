@@ -29,10 +29,12 @@ from typing import (
     get_origin,
     get_type_hints,
 )
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+from aea.components.utils import _enlist_component_packages
 from aea.protocols.base import Message
+from aea.skills.tasks import PROCESS_POOL_MODE, _init_worker
 
 from packages.valory.connections.http_server.connection import (
     PUBLIC_ID as HTTP_SERVER_PUBLIC_ID,
@@ -46,9 +48,14 @@ from packages.valory.skills.abstract_round_abci.base import (
     Transaction,
 )
 from packages.valory.skills.abstract_round_abci.dialogues import AbciDialogue
-from packages.valory.skills.smpc_mnist_classifier import images, learning
+from packages.valory.skills.smpc_mnist_classifier import images, learning, zk_jobs
 from packages.valory.skills.smpc_mnist_classifier.behaviours import RECORDS_FOLDER
 from packages.valory.skills.smpc_mnist_classifier.dialogues import HttpDialogue
+from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
+    InferenceProof,
+    ZkInferenceError,
+    mnist_image,
+)
 from packages.valory.skills.smpc_mnist_classifier.models import (
     AgentPrivateState,
     Params,
@@ -66,6 +73,9 @@ STATIC_FILES = {
 HEALTHCHECK_PATH = "/healthcheck"
 MODEL_PATH = "/model"
 PREDICT_PATH = "/predict"
+PROOFS_PATH = "/proofs/"  # + job id
+PROOF_PARAMETER = "proof"  # POST /predict?proof=true also queues a proof of the prediction
+PROOF_FLAGS = {"true": True, "1": True, "false": False, "0": False}
 JSON_HEADERS = "Content-Type: application/json\n"
 # Predictions waiting for the worker beyond this are refused (503) rather than queued without bound.
 MAX_PENDING_PREDICTIONS = 8
@@ -236,6 +246,16 @@ class HttpHandler(base.HttpHandler):
         super().setup()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         self._pending_predictions = 0
+        params = cast(Params, self.context.params)
+        # The prover is a spawned process: aea's own process-pool initializer loads this agent's packages there.
+        self._proofs = zk_jobs.ProofJobs(
+            params.proof_circuit,
+            zk_jobs.mnist_setup_inputs(params.model_seed),
+            worker_initializer=(
+                _init_worker,
+                (PROCESS_POOL_MODE, _enlist_component_packages()),
+            ),
+        )
         self._static = {
             path: (content_type, (WEB_FOLDER / name).read_bytes())
             for path, (name, content_type) in STATIC_FILES.items()
@@ -252,6 +272,7 @@ class HttpHandler(base.HttpHandler):
     def teardown(self) -> None:
         """Stop the prediction worker; queued predictions are dropped."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._proofs.shutdown(wait=False)
         super().teardown()
 
     def handle(self, message: Message) -> None:
@@ -273,6 +294,8 @@ class HttpHandler(base.HttpHandler):
             return
         path = urlsplit(http_message.url).path
         methods = self._routes.get(path)
+        if methods is None and path.startswith(PROOFS_PATH):
+            methods = {"GET": self._get_proof}
         if methods is None:
             self._reply_json(
                 http_message,
@@ -378,7 +401,17 @@ class HttpHandler(base.HttpHandler):
         )
 
     def _post_predict(self, message: HttpMessage, dialogue: HttpDialogue) -> None:
-        """Check the image here, predict on the worker thread, answer from the loop when done."""
+        """Check the image here, predict on the worker thread, answer from the loop when done; with
+        ?proof=true, also queue a proof of the prediction and answer its job id."""
+        with_proof = proof_requested(message.url)
+        if with_proof is None:
+            self._reply_json(
+                message,
+                dialogue,
+                HTTPStatus.BAD_REQUEST,
+                {"error": f"{PROOF_PARAMETER} must be one of {', '.join(PROOF_FLAGS)}"},
+            )
+            return
         try:
             pixels = images.decode_digit(
                 message.body, request_content_type(message.headers)
@@ -405,19 +438,36 @@ class HttpHandler(base.HttpHandler):
                 {"error": "too many predictions queued; retry later"},
             )
             return
+        extra: Dict[str, Any] = {}
+        if with_proof:
+            try:
+                job_id = self._proofs.submit(
+                    model, mnist_image(pixels.reshape(-1)), tag={"round": global_round}
+                )
+            except zk_jobs.ProofQueueFull as error:
+                self._reply_json(
+                    message, dialogue, HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)}
+                )
+                return
+            except ZkInferenceError as error:
+                self._reply_json(
+                    message, dialogue, HTTPStatus.BAD_REQUEST, {"error": str(error)}
+                )
+                return
+            extra["proof_job"] = {"id": job_id, "url": PROOFS_PATH + job_id}
         self._pending_predictions += 1
         future = asyncio.get_running_loop().run_in_executor(
             self._executor, predict_digit, model, pixels
         )
         future.add_done_callback(
-            partial(self._reply_prediction, message, dialogue, global_round)
+            partial(self._reply_prediction, message, dialogue, {"round": global_round, **extra})
         )
 
     def _reply_prediction(
         self,
         message: HttpMessage,
         dialogue: HttpDialogue,
-        global_round: int,
+        extra: Dict[str, Any],
         future: "asyncio.Future[Dict[str, Any]]",
     ) -> None:
         """Runs on the agent's loop when a prediction finishes: send its result, or a 500 if it failed."""
@@ -434,9 +484,31 @@ class HttpHandler(base.HttpHandler):
                 {"error": "prediction failed"},
             )
             return
-        self._reply_json(
-            message, dialogue, HTTPStatus.OK, {**future.result(), "round": global_round}
-        )
+        self._reply_json(message, dialogue, HTTPStatus.OK, {**future.result(), **extra})
+
+    def _get_proof(self, message: HttpMessage, dialogue: HttpDialogue) -> None:
+        """A proof job's state: queued, running, failed (with the error) or done (with the EZKL proof)."""
+        job_id = urlsplit(message.url).path[len(PROOFS_PATH) :]
+        job = self._proofs.get(job_id)
+        if job is None:
+            self._reply_json(
+                message,
+                dialogue,
+                HTTPStatus.NOT_FOUND,
+                {"error": f"no proof job {job_id!r} (unknown, or forgotten among older jobs)"},
+            )
+            return
+        body: Dict[str, Any] = {"job_id": job.job_id, "status": job.status, **job.tag}
+        if job.status == zk_jobs.FAILED:
+            body["error"] = job.error
+        if job.status == zk_jobs.DONE:
+            proof = InferenceProof.from_json(cast(str, job.proof))
+            body.update(
+                digit=proof.digit(),
+                weight_commitment=proof.weight_commitment().hex(),
+                proof=proof.document,
+            )
+        self._reply_json(message, dialogue, HTTPStatus.OK, body)
 
     def _reply_json(
         self,
@@ -474,6 +546,12 @@ class HttpHandler(base.HttpHandler):
             body=body,
         )
         self.context.outbox.put_message(message=response)
+
+
+def proof_requested(url: str) -> Optional[bool]:
+    """Whether the request asks for a proof (?proof=true); None for a value that is neither yes nor no."""
+    values = parse_qs(urlsplit(url).query).get(PROOF_PARAMETER, ["false"])
+    return PROOF_FLAGS.get(values[-1].lower())
 
 
 def request_content_type(headers: str) -> str:

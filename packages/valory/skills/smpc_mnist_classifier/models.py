@@ -34,6 +34,10 @@ from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
     KeyShare,
     Keystore,
 )
+from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
+    InferenceCircuit,
+    mnist_circuit,
+)
 from packages.valory.skills.transaction_settlement_abci.models import (
     TransactionParams,
 )
@@ -156,11 +160,19 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
         self.settlement_reward_wei: int = self._ensure(
             "settlement_reward_wei", kwargs, int
         )
+        # The proof-of-inference circuit's SRS and keys (made once, shared by the agents of a machine): the
+        # agents commit to each model's weights with it, and prove predictions with it.
+        self.zk_cache_dir: Path = Path(self._ensure("zk_cache_dir", kwargs, str))
         super().__init__(*args, **kwargs)
 
     def agent_folder(self, address: str) -> Path:
         """An agent's own output folder under the run folder (round records, global models)."""
         return self.run_dir / address
+
+    @property
+    def proof_circuit(self) -> InferenceCircuit:
+        """The EZKL circuit of the service's CNN, its keys cached in zk_cache_dir."""
+        return mnist_circuit(self.zk_cache_dir)
 
     @property
     def data_folder(self) -> Optional[Path]:

@@ -101,10 +101,12 @@ class DecryptionSharePayload(BaseTxPayload):
 
 @dataclass(frozen=True)
 class GlobalModelVotePayload(BaseTxPayload):
-    """An agent's vote on the next global model (both None: it rejects the decrypted average)."""
+    """An agent's vote on the next global model and the KZG commitment of its quantised weights, which
+    proofs of inference with it carry (all None: it rejects the decrypted average)."""
 
     global_model_digest: Optional[str]
     global_round: Optional[int]
+    weight_commitment: Optional[str]
 
 
 @dataclass(frozen=True)

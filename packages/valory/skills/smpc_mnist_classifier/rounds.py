@@ -256,6 +256,11 @@ class SynchronizedData(TxSettlementSynchronizedData):
         )
 
     @property
+    def weight_commitment(self) -> str:
+        """KZG commitment (hex x || y) of the last accepted model's quantised weights ('' before the first one)."""
+        return cast(str, self.db.get(get_name(SynchronizedData.weight_commitment), ""))
+
+    @property
     def global_round(self) -> int:
         """How many global models have been accepted so far."""
         return cast(int, self.db.get(get_name(SynchronizedData.global_round), 0))
@@ -613,6 +618,7 @@ class GlobalModelVoteRound(CollectSameUntilThresholdRound):
     selection_key = (
         get_name(SynchronizedData.global_model_digest),
         get_name(SynchronizedData.global_round),
+        get_name(SynchronizedData.weight_commitment),
     )
 
     def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
@@ -643,6 +649,7 @@ def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
         "period": period,
         "global_model_digest": data.global_model_digest,
         "key_epoch": data.key_epoch,
+        "weight_commitment": data.weight_commitment,
         "joint_public_key_digest": data.joint_public_key_digest,
         "qualified_dealers": data.qualified_dealers,
         "aggregate_digest": data.aggregate_digest,

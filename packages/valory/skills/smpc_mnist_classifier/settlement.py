@@ -11,6 +11,7 @@ ROUND_RECORD_KEYS = (
     "global_round",
     "period",
     "global_model_digest",
+    "weight_commitment",
     "aggregate_digest",
     "joint_public_key_digest",
     "included_updates",
@@ -67,6 +68,7 @@ def registry_arguments(
         "model_digest": record["global_model_digest"],
         "aggregate_digest": record["aggregate_digest"],
         "joint_key_digest": record["joint_public_key_digest"],
+        "weight_commitment": record["weight_commitment"],
         "contributors": contributors,
         "decryptors": sorted(record["decryption_shares"]),
         "exclusions": exclusions(

@@ -277,6 +277,10 @@ class InferenceCircuit:
         compressed = witness["processed_params"]["polycommit"][0][0]
         return decompress_g1(bytes.fromhex(compressed))
 
+    def weight_commitment_hex(self, model: nn.Module) -> str:
+        """weight_commitment as hex (x || y): the form agreed in the vote and settled in the ModelRegistry."""
+        return self.weight_commitment(model).hex()
+
     def prove(self, model: nn.Module, image: np.ndarray) -> InferenceProof:
         """Prove `model(image)`: a proof whose public values are the quantised image and logits."""
         self._require_setup()
@@ -396,20 +400,26 @@ class InferenceCircuit:
         )
 
     def _compiled(self, model: nn.Module) -> Path:
-        """The model compiled against the cached settings (weights differ per model, the layout does not)."""
+        """The model compiled against the cached settings (weights differ per model, the layout does not).
+
+        Several agents may compile the same model into the shared cache at once: each works in its own
+        scratch folder and renames the result into place (atomic; every copy is the same).
+        """
         folder = self.directory / "models" / _weights_digest(model)[:16]
         compiled = folder / COMPILED_FILE
         if not compiled.is_file():
             folder.mkdir(parents=True, exist_ok=True)
-            self._export(model, folder / ONNX_FILE)
-            scratch = folder / f".{COMPILED_FILE}.tmp"
-            _check(
-                ezkl.compile_circuit(
-                    str(folder / ONNX_FILE), str(scratch), str(self.path(SETTINGS_FILE))
-                ),
-                "compile_circuit",
-            )
-            scratch.rename(compiled)
+            with tempfile.TemporaryDirectory(dir=folder) as scratch:
+                onnx_path = Path(scratch) / ONNX_FILE
+                self._export(model, onnx_path)
+                output = Path(scratch) / COMPILED_FILE
+                _check(
+                    ezkl.compile_circuit(
+                        str(onnx_path), str(output), str(self.path(SETTINGS_FILE))
+                    ),
+                    "compile_circuit",
+                )
+                output.rename(compiled)
         return compiled
 
     def _witness(
@@ -422,13 +432,16 @@ class InferenceCircuit:
             data_path = Path(scratch) / "input.json"
             _write_input(data_path, self._checked_images(image))
             witness_path = output or Path(scratch) / "witness.json"
-            ezkl.gen_witness(
-                str(data_path),
-                str(compiled),
-                str(witness_path),
-                vk_path=str(self.path(VK_FILE)),
-                srs_path=str(self.path(SRS_FILE)),
-            )
+            try:
+                ezkl.gen_witness(
+                    str(data_path),
+                    str(compiled),
+                    str(witness_path),
+                    vk_path=str(self.path(VK_FILE)),
+                    srs_path=str(self.path(SRS_FILE)),
+                )
+            except RuntimeError as error:  # EZKL's errors for inputs it cannot evaluate
+                raise ZkInferenceError(f"EZKL gen_witness failed: {error}") from error
             return json.loads(Path(witness_path).read_text())  # the file has plain hex, not PyG1Affine
 
 

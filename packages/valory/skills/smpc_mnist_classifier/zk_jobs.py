@@ -14,7 +14,7 @@ import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 from torch import nn
@@ -23,6 +23,7 @@ from packages.valory.skills.smpc_mnist_classifier import learning
 from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
     InferenceCircuit,
     ZkInferenceError,
+    mnist_circuit,
 )
 
 LOCK_FILE = "prover.lock"
@@ -40,12 +41,14 @@ class ProofQueueFull(ZkInferenceError):
 
 @dataclass(frozen=True)
 class ProofJob:
-    """A job's state; `proof` is the EZKL proof JSON text once done, `error` says why it failed."""
+    """A job's state; `proof` is the EZKL proof JSON text once done, `error` says why it failed; `tag` is what
+    the submitter attached (e.g. the round of the model proven)."""
 
     job_id: str
     status: str
     proof: Optional[str] = None
     error: Optional[str] = None
+    tag: Any = None
 
 
 def mnist_setup_inputs(model_seed: int) -> Tuple[learning.MnistCnn, np.ndarray]:
@@ -56,6 +59,14 @@ def mnist_setup_inputs(model_seed: int) -> Tuple[learning.MnistCnn, np.ndarray]:
     """
     digits = learning.load_mnist().images[::CALIBRATION_STRIDE][:CALIBRATION_DIGITS]
     return learning.build_model(model_seed), digits
+
+
+def prepare_mnist_circuit(cache_dir: Path, model_seed: int) -> InferenceCircuit:
+    """The service's circuit with its SRS and keys on disk: set up now (minutes), under the machine lock, if not cached."""
+    circuit = mnist_circuit(cache_dir)
+    with _machine_lock(cache_dir):
+        circuit.setup(*mnist_setup_inputs(model_seed))
+    return circuit
 
 
 def _prove_in_worker(
@@ -95,28 +106,36 @@ class _machine_lock:  # pylint: disable=invalid-name
 class ProofJobs:
     """Submit proofs of predictions and poll their state by job id."""
 
-    def __init__(
+    def __init__(  # pylint: disable=too-many-arguments
         self,
         circuit: InferenceCircuit,
         setup_inputs: Tuple[nn.Module, np.ndarray],
         max_pending: int = DEFAULT_MAX_PENDING,
         max_kept: int = DEFAULT_MAX_KEPT,
+        worker_initializer: Optional[Tuple[Callable[..., None], Tuple[Any, ...]]] = None,
     ) -> None:
         """One worker process, started on the first job, which also runs the setup if it is not cached.
 
         setup_inputs: the reference model and calibration images of the setup (mnist_setup_inputs for the service).
+        worker_initializer: (function, arguments) the fresh worker runs first, e.g. to make this module
+        importable there (an agent's packages are not on sys.path: the agent passes aea's own loader).
         """
         self.circuit = circuit
         self.setup_inputs = setup_inputs
         self.max_pending = max_pending
         self.max_kept = max_kept
+        initializer, initargs = worker_initializer or (None, ())
         self._executor = ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=initializer,
+            initargs=initargs,
         )
         self._jobs: Dict[str, Future] = {}
+        self._tags: Dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def submit(self, model: nn.Module, image: np.ndarray) -> str:
+    def submit(self, model: nn.Module, image: np.ndarray, tag: Any = None) -> str:
         """Queue a proof of model(image) (a standardised image, e.g. from mnist_image); returns the job id at once.
 
         The model is copied now, so later training cannot change what is proven. Raises ZkInferenceError
@@ -139,27 +158,31 @@ class ProofJobs:
                 model,
                 image,
             )
+            self._tags[job_id] = tag
         return job_id
 
     def get(self, job_id: str) -> Optional[ProofJob]:
         """The job's state, or None for an unknown (or forgotten) id."""
         with self._lock:
-            future = self._jobs.get(job_id)
+            future, tag = self._jobs.get(job_id), self._tags.get(job_id)
         if future is None:
             return None
         if not future.done():
-            return ProofJob(job_id, RUNNING if future.running() else QUEUED)
+            return ProofJob(job_id, RUNNING if future.running() else QUEUED, tag=tag)
         error = future.exception()
         if error is not None:
-            return ProofJob(job_id, FAILED, error=str(error))
-        return ProofJob(job_id, DONE, proof=future.result())
+            return ProofJob(job_id, FAILED, error=str(error), tag=tag)
+        return ProofJob(job_id, DONE, proof=future.result(), tag=tag)
 
-    def shutdown(self) -> None:
-        """Cancel queued jobs and stop the worker (a running proof finishes first)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, wait: bool = True) -> None:
+        """Cancel queued jobs and stop the worker; wait=False also kills a running proof (an agent stopping)."""
+        if not wait:
+            for worker in list(self._executor._processes.values()):  # pylint: disable=protected-access
+                worker.terminate()
+        self._executor.shutdown(wait=wait, cancel_futures=True)
 
     def _forget_oldest_finished(self) -> None:
         """Keep at most max_kept jobs, dropping the oldest finished ones (called with the lock held)."""
         finished = [key for key, job in self._jobs.items() if job.done()]
         for key in itertools.islice(finished, max(0, len(self._jobs) - self.max_kept + 1)):
-            del self._jobs[key]
+            del self._jobs[key], self._tags[key]

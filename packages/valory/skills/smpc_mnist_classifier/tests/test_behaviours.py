@@ -97,6 +97,17 @@ def sha256_hex(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def fake_commitment_hex(model: learning.MnistCnn) -> str:
+    """A 64-byte stand-in for the weights' KZG commitment, fixed by the model (EZKL's needs the circuit's keys)."""
+    return 2 * sha256_hex(learning.model_digest(model).encode())
+
+
+def fake_weight_commitment(model: learning.MnistCnn) -> Generator[None, None, Optional[str]]:
+    """Stand-in for GlobalModelVoteBehaviour._weight_commitment: the fake commitment, at once."""
+    yield from ()
+    return fake_commitment_hex(model)
+
+
 def serialized(payloads: Sequence[BaseTxPayload]) -> Dict[str, Any]:
     """A collection as a collection round stores it."""
     return CollectionRound.serialize_collection({payload.sender: payload for payload in payloads})
@@ -1049,10 +1060,19 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
         values["global_round"] = 2
         return aggregate, plain, values, {agent: self.sealed_share(epoch, agent, aggregate) for agent in senders}
 
-    def vote(self, values: Dict[str, Any], sealed: Dict[str, bytes]) -> GlobalModelVotePayload:
-        """Run the vote behaviour on `values` with `sealed` published."""
+    def vote(
+        self, values: Dict[str, Any], sealed: Dict[str, bytes], commitment: Callable = None
+    ) -> GlobalModelVotePayload:
+        """Run the vote behaviour on `values` with `sealed` published; `commitment` stands in for EZKL's
+        weight commitment (default: one derived from the model's digest; the real one needs the circuit's keys)."""
         data = self.data(**values, **self.share_payloads(sealed))
-        payload = self.run_behaviour(GlobalModelVoteBehaviour, data, Event.DONE_UPDATE, PrepareSettlementBehaviour)
+        payload = self.run_behaviour(
+            GlobalModelVoteBehaviour,
+            data,
+            Event.DONE_UPDATE,
+            PrepareSettlementBehaviour,
+            patches={"_weight_commitment": commitment or fake_weight_commitment},
+        )
         assert isinstance(payload, GlobalModelVotePayload)
         return payload
 
@@ -1069,7 +1089,7 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
         """An agent that holds no sum rejects: (None, None)."""
         with caplog.at_level(logging.WARNING):
             payload = self.vote({}, {})
-        assert (payload.global_model_digest, payload.global_round) == (None, None)
+        assert (payload.global_model_digest, payload.global_round, payload.weight_commitment) == (None, None, None)
         assert "Rejecting: this agent holds no agreed sum to decrypt" in caplog.text
         assert self.private.candidate_model is None
 
@@ -1082,6 +1102,22 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
             payload = self.vote(values, sealed)
         self.assert_accepts(payload, plain)
         assert "Only the threshold of decryption shares was usable" in caplog.text
+
+    def test_a_candidate_without_a_weight_commitment_is_rejected(
+        self, epoch: Epoch, agent_data: learning.AgentData
+    ) -> None:
+        """A model that decrypts and passes the checks but has no commitment (no circuit keys) gets no vote."""
+        decryptors = ["agent_1", "agent_3", ME]
+        _, _, values, sealed = self.prepare(epoch, agent_data, decryptors)
+
+        def no_commitment(_model: learning.MnistCnn) -> Generator[None, None, Optional[str]]:
+            """EZKL could not commit (e.g. the circuit is not set up): the behaviour logged it and got None."""
+            yield from ()
+            return None
+
+        payload = self.vote(values, sealed, no_commitment)
+        assert (payload.global_model_digest, payload.global_round, payload.weight_commitment) == (None, None, None)
+        assert self.private.candidate_model is None
 
     def test_the_model_is_adopted_and_recorded_once_its_settlement_is_final(
         self, epoch: Epoch, agent_data: learning.AgentData, tmp_path: Path, monkeypatch: MonkeyPatch

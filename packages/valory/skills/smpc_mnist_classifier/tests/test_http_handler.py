@@ -93,6 +93,18 @@ class TestHttpHandler(FSMBehaviourBaseCase):
         assert status == 405 and "Allow: GET" in headers
         assert json.loads(body) == {"error": "DELETE is not allowed on /model; use GET"}
 
+    def test_proof_requests_are_checked(self) -> None:
+        """An unknown proof job is a 404, a proof job only answers GET, and ?proof= takes true/false only."""
+        assert self.json_answer("GET", "/proofs/no-such-job") == (
+            404,
+            {"error": "no proof job 'no-such-job' (unknown, or forgotten among older jobs)"},
+        )
+        self.http_handler.handle(self.request("POST", "/proofs/no-such-job"))
+        status, headers, _body = self.answer()
+        assert status == 405 and "Allow: GET" in headers
+        status, answer = self.json_answer("POST", "/predict?proof=maybe", b"[0]")
+        assert status == 400 and answer["error"].startswith("proof must be one of")
+
     def test_page_and_its_files_are_served(self) -> None:
         """/, /app.js and /style.css come from the skill's web folder with their types."""
         for path, content_type in [

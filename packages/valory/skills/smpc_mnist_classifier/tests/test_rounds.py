@@ -74,6 +74,7 @@ OTHER_AGGREGATE = "cd" * 32
 MODEL = "ef" * 32
 COMMITMENT = "c0" * 32
 OTHER_MODEL = "e0" * 32
+WEIGHTS = "c1" * 64  # a model's weight commitment (x || y)
 QUAL = "agent_0,agent_1,agent_2,agent_3"
 EXCLUDED = '{"agent_1": "commitment-mismatch"}'
 # Enough end_block calls for any collection round to close once its threshold is reached.
@@ -712,9 +713,14 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
     """The vote accepts the quorum's model and records the accepted round."""
 
     def votes(self, values: Sequence[Tuple[Optional[str], Optional[int]]]) -> Dict[str, GlobalModelVotePayload]:
-        """Agent i votes values[i] = (model digest, global round)."""
+        """Agent i votes values[i] = (model digest, global round), with the digest's weight commitment."""
         return {
-            sender: GlobalModelVotePayload(sender, global_model_digest=digest, global_round=round_)
+            sender: GlobalModelVotePayload(
+                sender,
+                global_model_digest=digest,
+                global_round=round_,
+                weight_commitment=None if digest is None else WEIGHTS if digest == MODEL else "c2" * 64,
+            )
             for sender, (digest, round_) in zip(self.agents, values)
         }
 
@@ -725,7 +731,7 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
 
         def expected(data: BaseSynchronizedData, _round: Any) -> BaseSynchronizedData:
             """The update the round should make."""
-            accepted = cast_data(data.update(global_model_digest=MODEL, global_round=1))
+            accepted = cast_data(data.update(global_model_digest=MODEL, global_round=1, weight_commitment=WEIGHTS))
             return accepted.update(last_accepted_period=0, accepted_round_record=round_record(accepted, 0))
 
         self._complete_run(
@@ -736,6 +742,7 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
                 synchronized_data_attr_checks=[
                     lambda data: cast_data(data).global_model_digest,
                     lambda data: cast_data(data).global_round,
+                    lambda data: cast_data(data).weight_commitment,
                     lambda data: cast_data(data).last_accepted_period,
                     lambda data: cast_data(data).accepted_round_record,
                 ],
@@ -758,6 +765,7 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
             "period": 0,
             "global_model_digest": MODEL,
             "key_epoch": 0,
+            "weight_commitment": WEIGHTS,
             "joint_public_key_digest": JOINT_KEY,
             "qualified_dealers": ["agent_0", "agent_1", "agent_2", "agent_3"],
             "aggregate_digest": AGGREGATE,
@@ -835,7 +843,7 @@ class TestSynchronizedData(SmpcRoundTest):
 
         vote = GlobalModelVoteRound(synchronized_data=self.completed_update(data), context=MagicMock())
         for sender in participants:
-            deliver(vote, GlobalModelVotePayload(sender, MODEL, 1))
+            deliver(vote, GlobalModelVotePayload(sender, MODEL, 1, WEIGHTS))
         data = cast_data(vote.end_block()[0])
         assert data.last_accepted_period == 0
 
