@@ -102,10 +102,7 @@ def agreement(
         float_logits = model(torch.from_numpy(data.images)).numpy()
     agree, max_error = 0, 0.0
     for image, expected in zip(data.images, float_logits):
-        witness = circuit._witness(model, image)  # pylint: disable=protected-access
-        quantised = np.array(
-            [float(v) for v in witness["pretty_elements"]["rescaled_outputs"][0]]
-        )
+        quantised = circuit.quantised_logits(model, image)
         agree += int(np.argmax(quantised) == np.argmax(expected))
         max_error = max(max_error, float(np.abs(quantised - expected).max()))
     return {"digits": len(data), "agreement": agree / len(data), "max_logit_error": max_error}

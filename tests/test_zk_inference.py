@@ -133,6 +133,13 @@ def test_proof_verifies_and_matches_the_float_model(
     assert InferenceProof.from_json(proof.to_json()) == proof
 
 
+def test_quantised_logits_are_the_proofs_logits(
+    circuit: InferenceCircuit, proof: InferenceProof, digits: np.ndarray
+) -> None:
+    """The cheap check the benchmark runs on 1,000 digits computes exactly the logits a proof shows."""
+    assert circuit.quantised_logits(tiny_model(0), digits[3]).tolist() == proof.logits()
+
+
 def test_forgeries_are_refused_natively(
     circuit: InferenceCircuit, proof: InferenceProof, other_weights_proof: InferenceProof
 ) -> None:

@@ -422,10 +422,25 @@ class InferenceCircuit:
                 output.rename(compiled)
         return compiled
 
+    def quantised_logits(self, model: nn.Module, image: np.ndarray) -> np.ndarray:
+        """The logits the circuit computes for model(image), rescaled: what a proof would show, without proving
+        or committing (no SRS multi-scalar multiplication), so quantisation can be checked on many digits."""
+        witness = self._witness(model, self.checked_image(image), commit=False)
+        try:
+            return np.array(
+                [float(value) for value in witness["pretty_elements"]["rescaled_outputs"][0]]
+            )
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise ZkInferenceError(f"witness has no readable outputs: {error}") from error
+
     def _witness(
-        self, model: nn.Module, image: np.ndarray, output: Optional[Path] = None
+        self,
+        model: nn.Module,
+        image: np.ndarray,
+        output: Optional[Path] = None,
+        commit: bool = True,
     ) -> Dict[str, Any]:
-        """EZKL witness of model(image); with vk and SRS it carries the weights' commitment."""
+        """EZKL witness of model(image); with commit (vk and SRS given) it carries the weights' commitment."""
         self._require_setup()
         compiled = self._compiled(model)
         with tempfile.TemporaryDirectory(dir=self.directory) as scratch:
@@ -437,8 +452,8 @@ class InferenceCircuit:
                     str(data_path),
                     str(compiled),
                     str(witness_path),
-                    vk_path=str(self.path(VK_FILE)),
-                    srs_path=str(self.path(SRS_FILE)),
+                    vk_path=str(self.path(VK_FILE)) if commit else None,
+                    srs_path=str(self.path(SRS_FILE)) if commit else None,
                 )
             except RuntimeError as error:  # EZKL's errors for inputs it cannot evaluate
                 raise ZkInferenceError(f"EZKL gen_witness failed: {error}") from error
