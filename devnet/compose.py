@@ -15,7 +15,7 @@ import subprocess  # nosec
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Dict, List, Optional, cast
+from typing import Dict, List, Optional
 
 import yaml
 from aea_ledger_ethereum import EthereumCrypto
@@ -85,7 +85,6 @@ class ComposeDeployment:
     run_dir: Path
     supervisor: Supervisor = field(default_factory=Supervisor)
     deployment: Optional[chain.ChainDeployment] = None
-    verifier_source: Optional[Path] = None  # the proof circuit's generated Solidity verifier (start sets it)
     project: str = COMPOSE_PROJECT
 
     @property
@@ -148,8 +147,8 @@ class ComposeDeployment:
     def start(self) -> None:
         """Start kubo and anvil on the host, deploy the contracts, build the deployment and bring it up."""
         gateway = bridge_gateway()
-        self.verifier_source = prepare_proof_circuit(int(skill_param("model_seed")))
-        self._start_chain(gateway)
+        verifier_source = prepare_proof_circuit(int(skill_param("model_seed")))
+        self._start_chain(gateway, verifier_source)
         self._start_ipfs(gateway)
         self._build()
         self.compose("up", "--detach")
@@ -161,7 +160,7 @@ class ComposeDeployment:
             cwd=self.build_dir,
         )
 
-    def _start_chain(self, gateway: str) -> None:
+    def _start_chain(self, gateway: str, verifier_source: Path) -> None:
         """anvil on the bridge gateway; the agents' Safe (3 of 4) and the ModelRegistry, funded; the proof verifiers."""
         self.supervisor.start(
             ProcessSpec(
@@ -176,7 +175,7 @@ class ComposeDeployment:
         url = chain.rpc_url(COMPOSE_ANVIL_PORT, host=gateway)
         w3 = chain.wait_for_chain(url, partial(self.supervisor.running, "anvil"))
         self.deployment = zk_chain.deploy_service_with_verifier(
-            w3, self.addresses(), url, cast(Path, self.verifier_source)
+            w3, self.addresses(), url, verifier_source
         )
         (self.run_dir / "chain.json").write_text(self.deployment.to_json())
 
