@@ -130,22 +130,27 @@ def wrapper_calldata(round_number: int, verify_proof_calldata: bytes) -> bytes:
     )
 
 
-def call_contract(web3: Web3, address: str, calldata: bytes) -> Tuple[bool, Optional[int]]:
-    """(accepted, gas) of a verifier call: eth_call for the answer, a real transaction's gas for its cost.
-
-    A revert counts as refused (gas None). Not eth_estimateGas: with the wrapper's try/catch, an inner
-    call that runs out of gas returns false without reverting, so the estimate would be a refusal's gas.
-    """
-    tx = {"to": address, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT}
+def accepts(web3: Web3, address: str, calldata: bytes) -> bool:
+    """Whether a verifier call returns true (read-only: an eth_call); a revert counts as refused."""
     try:
-        result = web3.eth.call(tx)
+        result = web3.eth.call({"to": address, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT})
     except ContractLogicError:
-        return False, None
-    accepted = int.from_bytes(bytes(result[-32:]), "big") == 1 if result else False
-    if not accepted:
+        return False
+    return bool(result) and int.from_bytes(bytes(result[-32:]), "big") == 1
+
+
+def call_contract(web3: Web3, address: str, calldata: bytes) -> Tuple[bool, Optional[int]]:
+    """(accepted, gas) of a verifier call: `accepts` for the answer, a real transaction's gas for its cost.
+
+    A refusal has gas None. Not eth_estimateGas: with the wrapper's try/catch, an inner call that runs out
+    of gas returns false without reverting, so the estimate would be a refusal's gas.
+    """
+    if not accepts(web3, address, calldata):
         return False, None
     receipt = web3.eth.wait_for_transaction_receipt(
-        web3.eth.send_transaction({**tx, "from": web3.eth.accounts[0]})
+        web3.eth.send_transaction(
+            {"to": address, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT, "from": web3.eth.accounts[0]}
+        )
     )
     return True, receipt.gasUsed
 
@@ -154,12 +159,7 @@ def verify_inference(
     web3: Web3, wrapper: str, round_number: int, verify_proof_calldata: bytes
 ) -> bool:
     """Whether the wrapper accepts the proof for the round (read-only: an eth_call)."""
-    calldata = wrapper_calldata(round_number, verify_proof_calldata)
-    try:
-        result = web3.eth.call({"to": wrapper, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT})
-    except ContractLogicError:
-        return False
-    return bool(result) and int.from_bytes(bytes(result[-32:]), "big") == 1
+    return accepts(web3, wrapper, wrapper_calldata(round_number, verify_proof_calldata))
 
 
 def deploy_inference_verifier(
