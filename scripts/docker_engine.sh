@@ -29,6 +29,14 @@ started_pid() { # the pid of the dockerd this script started, if it still runs
   [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] && echo "$pid"
 }
 
+close_inherited_fds() { # close every descriptor above stderr in this (sub)shell
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd="${fd##*/}"
+    if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 cgroups_mounted() {
   [ -f /sys/fs/cgroup/cgroup.controllers ] || [ -d /sys/fs/cgroup/memory ] || [ -d /sys/fs/cgroup/cpu ]
 }
@@ -43,7 +51,9 @@ start() {
   command -v dockerd >/dev/null || die "dockerd not installed: run scripts/install_docker.sh engine"
   mkdir -p "$ENGINE_DIR"
   log "starting dockerd (log: $ENGINE_LOG)"
-  setsid dockerd >"$ENGINE_LOG" 2>&1 </dev/null &
+  # dockerd outlives this script: it must not inherit its caller's descriptors beyond stdio (a `flock LOCK make
+  # test-deploy` would otherwise stay locked for as long as the engine runs).
+  (close_inherited_fds && exec setsid dockerd >"$ENGINE_LOG" 2>&1 </dev/null) &
   echo "$!" >"$PID_FILE"
   local waited=0
   until engine_answers; do
