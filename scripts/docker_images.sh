@@ -10,7 +10,8 @@
 #   runtime     valory/open-autonomy:<version>: Debian's Python 3.11 + the pinned open-autonomy/open-aea
 #   tendermint  valory/open-autonomy-tendermint:<version>: .tools/bin/tendermint (0.34.19, built with Go) under
 #               open-autonomy's node control app (docker/tendermint/)
-#   deps        local/smpc-mnist-deps:<inputs>: the agent's Python dependencies (`aea freeze`), pinned
+#   deps        local/smpc-mnist-deps:<inputs>: the agent's Python dependencies (`aea freeze`), pinned, installed
+#               from wheels `pip download`ed on the host into .tools/wheels (kept: a rebuild downloads nothing)
 #   agent       valory/oar-smpc_mnist:<agent hash>: `autonomy build-image --dockerfile docker/agent/Dockerfile`
 #               on top of `deps`, with exactly this repository's ./packages
 #   busybox     busybox:<version>: Debian's busybox on `base`, for the init container of the Kubernetes manifests
@@ -31,7 +32,7 @@ for arg in "$@"; do
   case "$arg" in
     base | runtime | tendermint | deps | agent | busybox) STEPS+=("$arg") ;;
     --tags) LIST_TAGS=true ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
@@ -58,6 +59,9 @@ EOF
 ROOTFS_IMAGE="local/debian-debootstrap:$DEBIAN_RELEASE"
 BASE_IMAGE="local/debian-minbase:$DEBIAN_RELEASE"
 DEPS_IMAGE_NAME="local/smpc-mnist-deps"
+WHEELS_DIR="$TOOLS_DIR/wheels" # the deps image's wheels, downloaded once on the host (git-ignored)
+# The deps image's one layer, installed offline from the wheels bind-mounted at /wheels (mounts are not committed).
+DEPS_INSTALL=(pip install --progress-bar off --no-index --find-links /wheels -c /opt/constraints.txt -r /wheels/agent-requirements.txt)
 IMAGE_AUTHOR="valory" # the agent image's author; devnet/compose.py passes the same to `autonomy deploy build`
 
 digest() { sha256sum | cut -c1-16; }                     # short digest of stdin
@@ -148,19 +152,33 @@ deps_image() { # the deps image built from the current inputs
   local requirements="$BUILD_DIR/agent-requirements.txt"
   mkdir -p "$BUILD_DIR"
   agent_requirements >"$requirements"
-  echo "$DEPS_IMAGE_NAME:$( (image_id "$RUNTIME_IMAGE"; cat docker/deps/Dockerfile "$requirements") | digest)"
+  echo "$DEPS_IMAGE_NAME:$( (image_id "$RUNTIME_IMAGE"; echo "${DEPS_INSTALL[*]}"; cat "$requirements") | digest)"
 }
 
+# torch and its CUDA wheels are 3 GB: `pip download` keeps them in .tools/wheels (and takes them from the host's
+# pip cache when the host's install downloaded them), and the image installs from there with no index. A container
+# with the wheels bind-mounted, committed, instead of `docker build`: the legacy builder (no BuildKit here) can only
+# reach files through its context, which would copy the 3 GB into the engine and leave them in a layer.
 step_deps() {
-  local image dir
+  local image container
   image="$(deps_image)"
   if [ -n "$(image_id "$image")" ]; then
     log "deps: $image up to date, skipping"
     return
   fi
-  dir="$(context deps docker/deps/Dockerfile "$BUILD_DIR/agent-requirements.txt")"
-  log "deps: building $image ($(wc -l <"$dir/agent-requirements.txt") requirements)"
-  docker build --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE" --tag "$image" "$dir"
+  mkdir -p "$WHEELS_DIR"
+  cp "$BUILD_DIR/agent-requirements.txt" "$WHEELS_DIR/agent-requirements.txt"
+  log "deps: pip download into $WHEELS_DIR ($(wc -l <"$WHEELS_DIR/agent-requirements.txt") requirements)"
+  local download=(python -m pip download --progress-bar off -c constraints.txt -r "$WHEELS_DIR/agent-requirements.txt" -d "$WHEELS_DIR")
+  "${download[@]}" --no-index --find-links "$WHEELS_DIR" || "${download[@]}" # the index only when a wheel is missing
+  container="smpc-deps-build-$$"
+  docker rm --force "$container" >/dev/null 2>&1 || true
+  log "deps: installing offline in $container FROM $RUNTIME_IMAGE"
+  docker run --name "$container" --network none --volume "$WHEELS_DIR:/wheels:ro" "$RUNTIME_IMAGE" "${DEPS_INSTALL[@]}"
+  # A commit records the container's command as the image's: keep the runtime image's.
+  docker commit --change "CMD $(docker image inspect --format '{{json .Config.Cmd}}' "$RUNTIME_IMAGE")" \
+    "$container" "$image" >/dev/null
+  docker rm "$container" >/dev/null
   log "deps: $image built"
 }
 
