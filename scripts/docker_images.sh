@@ -171,7 +171,7 @@ step_deps() {
   log "deps: pip download into $WHEELS_DIR ($(wc -l <"$WHEELS_DIR/agent-requirements.txt") requirements)"
   local download=(python -m pip download --progress-bar off -c constraints.txt -r "$WHEELS_DIR/agent-requirements.txt" -d "$WHEELS_DIR")
   "${download[@]}" --no-index --find-links "$WHEELS_DIR" || "${download[@]}" # the index only when a wheel is missing
-  container="smpc-deps-build-$$"
+  container="smpc-deps-build" # a fixed name: a failed build's container is removed by the next one
   docker rm --force "$container" >/dev/null 2>&1 || true
   log "deps: installing offline in $container FROM $RUNTIME_IMAGE"
   docker run --name "$container" --network none --volume "$WHEELS_DIR:/wheels:ro" "$RUNTIME_IMAGE" "${DEPS_INSTALL[@]}"
