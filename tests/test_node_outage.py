@@ -1,35 +1,28 @@
-"""End to end: one Tendermint node is killed (kill -9) and stays down for OUTAGE_SECONDS and over two
-accepted rounds; its agent lives on.
+"""End to end: one Tendermint node is killed (kill -9) and stays down for OUTAGE_SECONDS; its agent lives on.
 
 The agent must survive its node's death (its ABCI connection's failed sends are logged, not fatal: see
-tests/test_agent_exception_policy.py), and once the node is started again it catches up from its peers:
-two rounds behind, it cannot rebuild the last accepted model from its record, so it fetches that model
-from IPFS by the agreed content id (checked against the agreed digest). It then contributes an update to
-an accepted round within two periods of the restart, with every agent on one model digest. One service
-for the module, one fault.
+tests/test_agent_exception_policy.py), and once the node is started again it catches up from its peers
+and the agent contributes an update to an accepted round within two periods of the restart, with every
+agent on one model digest. One service for the module, one fault.
 """
 
-import re
 import time
 from pathlib import Path
 
 import pytest
 
-from devnet.records import contributors, current_period, latest_record, records
+from devnet.records import contributors, current_period, records
 from devnet.service import NUMBER_OF_AGENTS, LocalService, agent_name
 from tests.test_service_e2e import rounds_recorded, wait_for
 
 OUTAGE_SECONDS = 60.0  # the length of the fault injected, not a wait for readiness
 DOWN = 2  # the agent whose node goes down
 PERIODS_TO_CONTRIBUTE = 2
-ROUNDS_MISSED = 2  # more than one: the agent cannot rebuild the last round from the model it holds
-FETCHED = re.compile(r"Caught up: global round (\d+) \(this agent held round (\d+)\) fetched from IPFS")
 
 
 @pytest.mark.e2e
 def test_an_agent_outlives_a_60_s_node_outage_and_contributes_within_two_periods(tmp_path: Path) -> None:
-    """kill -9 node_2 after global round 1, restart it 60 s and two accepted rounds later: agent_2 never
-    restarts, fetches the last accepted model and contributes again."""
+    """kill -9 node_2 after global round 1, restart it 60 s later: agent_2 never restarts and contributes again."""
     service = LocalService(tmp_path / "run")
     service.prepare()
     agents = range(NUMBER_OF_AGENTS)
@@ -38,10 +31,7 @@ def test_an_agent_outlives_a_60_s_node_outage_and_contributes_within_two_periods
         wait_for(service, rounds_recorded(service, agents, 1), "a first round")
         agent_pid = service.supervisor.pid(agent_name(DOWN))
         service.kill_node(DOWN)
-        held = max(record["global_round"] for record in (latest_record(service, agent) for agent in agents) if record)
         time.sleep(OUTAGE_SECONDS)
-        others = [agent for agent in agents if agent != DOWN]
-        wait_for(service, rounds_recorded(service, others, held + ROUNDS_MISSED), f"round {held + ROUNDS_MISSED}")
         assert service.supervisor.pid(agent_name(DOWN)) == agent_pid, "the agent died with its node"
         service.start_node(DOWN)
         restart_period = current_period(service, 0)
@@ -77,5 +67,3 @@ def test_an_agent_outlives_a_60_s_node_outage_and_contributes_within_two_periods
     }
     assert len(digests) == 1, digests
     assert global_round in [record["global_round"] for record in records(service, DOWN)]
-    fetched = FETCHED.findall(service.log_path(agent_name(DOWN)).read_text(errors="replace"))
-    assert any(int(round_) - int(held_) >= ROUNDS_MISSED for round_, held_ in fetched), fetched

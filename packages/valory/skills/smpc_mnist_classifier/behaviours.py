@@ -497,9 +497,10 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         commitments and the sealed decryption shares, so an agent one round behind sums the same
         contributions, checks the sum's digest, opens the shares sealed to it and applies the average to the
         model it holds; the result must have the accepted digest. A restarted agent takes that base from its own
-        saved copy. An agent further behind (or without this epoch's keys) fetches the accepted model itself by
-        the record's content id and checks it against the agreed model digest. The key epoch check runs this
-        first, so a rotation never erases the key share that the rebuild needs.
+        saved copy. An agent further behind, without this epoch's keys, or whose rebuild fails (e.g. the round's
+        blobs were pruned) fetches the accepted model itself by the record's content id and checks it against the
+        agreed model digest. The key epoch check runs this first, so a rotation never erases the key share that
+        the rebuild needs.
         """
         record = self.synchronized_data.accepted_round_record
         if not record or record["global_round"] <= self.private.adopted_round:
@@ -507,16 +508,27 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         base = self._held_model(record["global_round"] - 1)
         box_key, key_share = self.private.box_key, self.current_key_share()
         if (
-            base is None
-            or record["joint_public_key_digest"] != self.synchronized_data.joint_public_key_digest
-            or box_key is None
-            or key_share is None
+            base is not None
+            and record["joint_public_key_digest"] == self.synchronized_data.joint_public_key_digest
+            and box_key is not None
+            and key_share is not None
         ):
-            yield from self._fetch_accepted_model(record)
-            return
+            candidate = yield from self._rebuilt_model(record, base, box_key, key_share)
+            if candidate is not None:
+                self.private.candidate_model = candidate
+                self.adopt_accepted_model()
+                if self.private.adopted_round == record["global_round"]:
+                    self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
+                    return
+        yield from self._fetch_accepted_model(record)
+
+    def _rebuilt_model(
+        self, record: Dict[str, Any], base: learning.MnistCnn, box_key: PrivateKey, key_share: ckks.KeyShare
+    ) -> Generator[None, None, Optional[learning.MnistCnn]]:
+        """The model of a round one after `base`, decrypted again from its record; None (logged) if it fails."""
         aggregate = yield from self._recorded_aggregate(record, base, key_share)
         if aggregate is None:
-            return
+            return None
         holders = self.synchronized_data.key_holders
         sealed = yield from self.load_indexed(
             {sender: (item["cid"], item["digest"]) for sender, item in record["decryption_shares"].items()},
@@ -526,14 +538,10 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             result = ckks.combine_decryption_shares(
                 aggregate, sorted(sealed.items()), self.party_index(self.me), box_key, len(holders), key_share.threshold
             )
-            candidate = learning.apply_update(base, learning.check_parameter_vector(result.values))
+            return learning.apply_update(base, learning.check_parameter_vector(result.values))
         except INPUT_ERRORS as error:
             self.context.logger.error(f"Could not rebuild global round {record['global_round']}: {error}")
-            return
-        self.private.candidate_model = candidate
-        self.adopt_accepted_model()
-        if self.private.adopted_round == record["global_round"]:
-            self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
+            return None
 
     def _fetch_accepted_model(self, record: Dict[str, Any]) -> Generator:
         """Fetch the accepted model by the record's content id; adopt it only if its bytes have the agreed digest."""

@@ -1263,13 +1263,15 @@ class TestCatchUp(DecryptionCase):
             N_PARTIES,
             THRESHOLD,
         ).values
-        digest = learning.model_digest(learning.apply_update(learning.build_model(1), average))
+        accepted_model = learning.apply_update(learning.build_model(1), average)
+        model_cid, digest = self.ipfs.put(learning.model_to_bytes(accepted_model), "global_model")
         updates = {payload["sender"]: payload for payload in values["submitted_updates"].values()}
         reports = {payload["sender"]: payload for payload in values["training_reports"].values()}
         record = {
             "global_round": 1,
             "period": 0,
             "global_model_digest": digest,
+            "global_model_cid": model_cid,
             "joint_public_key_digest": epoch.public_key.digest.hex(),
             "aggregate_digest": aggregate.digest.hex(),
             "included_updates": {
@@ -1372,18 +1374,37 @@ class TestCatchUp(DecryptionCase):
         assert self.private.adopted_round == 1
         assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
 
-    def test_a_record_whose_aggregate_does_not_match_leaves_the_agent_sitting_out(
+    def test_a_record_that_cannot_be_rebuilt_falls_back_to_the_agreed_model_on_ipfs(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
     ) -> None:
-        """Updates that do not give the recorded aggregate are not decrypted: the agent stays behind, sits out."""
-        values, _ = self.missed_round(epoch, agent_data)
+        """Updates that do not give the recorded aggregate are not decrypted (e.g. pruned or tampered blobs): the
+        agent fetches the accepted model by the record's content id instead, checks its digest and trains."""
+        values, digest = self.missed_round(epoch, agent_data)
         values["accepted_round_record"]["aggregate_digest"] = "12" * 32
         patches = self.trained(epoch, agent_data, learning.build_model(2))
         with caplog.at_level(logging.INFO):
             payload = self.run_behaviour(
                 TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
             )
+        assert "Could not rebuild global round 1: its updates do not sum to the recorded digest" in caplog.text
+        assert "Caught up: global round 1 (this agent held round 0) fetched from IPFS" in caplog.text
+        assert self.private.adopted_round == 1
+        assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
+
+    def test_a_record_that_cannot_be_rebuilt_nor_fetched_leaves_the_agent_sitting_out(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """No rebuild and no copy of the agreed model: the agent stays behind and sits out, saying why."""
+        values, _ = self.missed_round(epoch, agent_data)
+        values["accepted_round_record"]["aggregate_digest"] = "12" * 32
+        self.ipfs.files.pop(values["accepted_round_record"]["global_model_cid"])
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
         assert payload is None and self.private.adopted_round == 0
+        assert "Cannot catch up to global round 1: no copy with its agreed digest; sitting out" in caplog.text
         assert "the agreed one is round 1" in caplog.text
 
 
