@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import yaml
 from aea.test_tools.utils import wait_for_condition
@@ -604,9 +604,12 @@ class LocalService:
         return f"http://127.0.0.1:{NodePorts.of(index).http}"
 
     @staticmethod
-    def agent_url(index: int) -> str:
-        """Where agent `index` serves its web page and prediction API."""
-        return f"http://127.0.0.1:{NodePorts.of(index).http}"
+    def block_heights(index: int) -> Tuple[int, int]:
+        """Node `index`'s earliest and latest stored block (Tendermint /status): pruning raises the earliest."""
+        url = f"http://127.0.0.1:{NodePorts.of(index).rpc}/status"
+        with urllib.request.urlopen(url, timeout=5) as response:  # nosec
+            sync_info = json.load(response)["result"]["sync_info"]
+        return int(sync_info["earliest_block_height"]), int(sync_info["latest_block_height"])
 
     def agent_output(self, index: int) -> Path:
         """Agent `index`'s own output folder (records, global models, audit files)."""

@@ -4,6 +4,10 @@ The agent must survive its node's death (its ABCI connection's failed sends are 
 tests/test_agent_exception_policy.py), and once the node is started again it catches up from its peers
 and the agent contributes an update to an accepted round within two periods of the restart, with every
 agent on one model digest. One service for the module, one fault.
+
+The nodes prune their block stores to the last RETAIN_BLOCKS blocks (the agents' retain_blocks), a window
+little more than twice the blocks made during the outage (at most one a second): the node catches up from
+peers that pruned, and every node's earliest stored block has moved above 1 by the end.
 """
 
 import time
@@ -18,12 +22,13 @@ from tests.test_service_e2e import rounds_recorded, wait_for
 OUTAGE_SECONDS = 60.0  # the length of the fault injected, not a wait for readiness
 DOWN = 2  # the agent whose node goes down
 PERIODS_TO_CONTRIBUTE = 2
+RETAIN_BLOCKS = 150
 
 
 @pytest.mark.e2e
 def test_an_agent_outlives_a_60_s_node_outage_and_contributes_within_two_periods(tmp_path: Path) -> None:
     """kill -9 node_2 after global round 1, restart it 60 s later: agent_2 never restarts and contributes again."""
-    service = LocalService(tmp_path / "run")
+    service = LocalService(tmp_path / "run", skill_overrides={"RETAIN_BLOCKS": str(RETAIN_BLOCKS)})
     service.prepare()
     agents = range(NUMBER_OF_AGENTS)
     try:
@@ -48,8 +53,11 @@ def test_an_agent_outlives_a_60_s_node_outage_and_contributes_within_two_periods
 
         wait_for(service, contributed_or_too_late, f"agent_2 to contribute by period {last_period}")
         assert service.supervisor.pid(agent_name(DOWN)) == agent_pid, "the agent was restarted"
+        stored = [service.block_heights(node) for node in agents]
     finally:
         service.stop()
+    for earliest, latest in stored:
+        assert 1 < earliest and latest - earliest < RETAIN_BLOCKS + 5, f"not pruned to {RETAIN_BLOCKS}: {stored}"
     rejoined = [
         record for record in records(service, 0)
         if restart_period < record["period"] <= last_period and me in contributors(record)

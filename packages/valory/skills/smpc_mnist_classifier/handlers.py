@@ -168,6 +168,18 @@ def verify_sender(
         ) from error
 
 
+def retain_height(height: int, retain_blocks: int) -> int:
+    """The lowest block Tendermint keeps after committing `height`: the last `retain_blocks` blocks (0: all).
+
+    Blocks below it are pruned from the node's block and state stores. Peers that fell further behind can no
+    longer block-sync from this node, and a node can no longer replay the chain into a restarted agent (whose
+    round sequence starts empty): see the README's operations section.
+    """
+    if retain_blocks == 0:
+        return 0
+    return max(0, height - retain_blocks + 1)
+
+
 class ABCIHandler(base.ABCIRoundHandler):
     """valory's round handler; refuses, with a non-zero code and one log line, what the service must not take."""
 
@@ -209,6 +221,18 @@ class ABCIHandler(base.ABCIRoundHandler):
         except Exception:  # pylint: disable=broad-except
             self.context.logger.exception("A round failed to process a transaction")
             return self._deliver_tx_failed(message, dialogue, "the round failed")
+
+    def commit(self, message: AbciMessage, dialogue: AbciDialogue) -> AbciMessage:
+        """valory's commit, with a retain height: Tendermint prunes the blocks below it (see retain_height)."""
+        reply = super().commit(message, dialogue)
+        reply.set(
+            "retain_height",
+            retain_height(
+                self.context.state.round_sequence.height,
+                cast(Params, self.context.params).retain_blocks,
+            ),
+        )
+        return reply
 
     def screen(self, tx: bytes) -> Transaction:
         """The transaction in `tx`, if it is one this service takes; TransactionRefused otherwise."""

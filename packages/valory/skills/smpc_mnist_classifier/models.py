@@ -141,6 +141,10 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
             "max_transaction_bytes", kwargs, int
         )
         self.keep_periods: int = self._ensure("keep_periods", kwargs, int)
+        # Tendermint keeps the last retain_blocks blocks (0: every block). Pruning bounds the nodes' disk but stops
+        # a restarted agent from replaying the chain once its node's first blocks are gone: off by default.
+        self.retain_blocks: int = self._ensure("retain_blocks", kwargs, int)
+        enforce(self.retain_blocks >= 0, "retain_blocks must be 0 (keep every block) or more")
         self.ipfs_api_url: str = self._ensure("ipfs_api_url", kwargs, str)
         self.ipfs_request_timeout: float = self._ensure(
             "ipfs_request_timeout", kwargs, float

@@ -187,3 +187,41 @@ class TestABCIHandler:
         response = self.deliver(self.good_tx(self.participant))
         assert response.code == ERROR_CODE
         assert self.context.logger.exception.call_count == 1
+
+
+class TestCommit:
+    """Commit answers valory's app hash and a retain height that keeps the last retain_blocks blocks."""
+
+    def setup_method(self) -> None:
+        """A handler whose round sequence has just committed block 1000."""
+        self.context = MagicMock(skill_id=PublicId.from_str("dummy/skill:0.1.0"))
+        self.context.state.round_sequence.height = 1000
+        self.context.state.round_sequence.root_hash = b"app hash"
+        self.dialogues = AbciDialogues(name="", skill_context=self.context)
+        self.handler = ABCIHandler(name="abci", skill_context=self.context)
+
+    def commit(self, retain_blocks: int) -> AbciMessage:
+        """The handler's answer to a Commit request with `retain_blocks` set."""
+        self.context.params.retain_blocks = retain_blocks
+        message, dialogue = self.dialogues.create(
+            counterparty="", performative=AbciMessage.Performative.REQUEST_COMMIT
+        )
+        return self.handler.commit(cast(AbciMessage, message), cast(AbciDialogue, dialogue))
+
+    @pytest.mark.parametrize(
+        ("retain_blocks", "expected"), [(0, 0), (1, 1000), (300, 701), (1000, 1), (5000, 0)]
+    )
+    def test_the_retain_height_keeps_the_last_retain_blocks_blocks(self, retain_blocks: int, expected: int) -> None:
+        """0 keeps every block; otherwise blocks below height - retain_blocks + 1 may go, never a negative height."""
+        response = self.commit(retain_blocks)
+        assert response.performative == AbciMessage.Performative.RESPONSE_COMMIT
+        assert response.retain_height == expected
+        assert response.data == b"app hash"
+        self.context.state.round_sequence.commit.assert_called_once()
+
+    def test_the_retain_height_reaches_the_abci_connection(self) -> None:
+        """The set field is part of the message valory's ABCI protocol carries to the connection (which hands it
+        to Tendermint's ResponseCommit)."""
+        response = self.commit(300)
+        decoded = AbciMessage.serializer.decode(AbciMessage.serializer.encode(response))
+        assert decoded.retain_height == 701
