@@ -1,8 +1,10 @@
 """Benchmark zero-knowledge proofs of inference (EZKL): costs of setup, proving, verifying, on-chain checks.
 
     python scripts/bench_zk.py [--circuit mnist|tiny] [--digits 1000] [--out runs/bench_zk.json]
+                               [--inner-cols N] [--input-visibility public|hashed]
 
 `mnist` is the service's MnistCnn (needs >= 14 GB available: checked first), `tiny` the small CI circuit.
+`--inner-cols` and `--input-visibility` override the default CircuitConfig, to compare layouts.
 Setup and each proof run in a fresh spawned process so that their peak memory (ru_maxrss) is their own;
 EZKL uses every core. Wall and CPU seconds are both reported: on a shared machine wall time includes waiting.
 Prints a table and writes JSON. The SRS is generated locally (INSECURE, benchmark only).
@@ -75,15 +77,24 @@ def _measured(function: Callable[..., Any], *args: Any) -> Tuple[Any, Dict[str, 
     }
 
 
-def _setup_step(name: str, cache: Path, model: torch.nn.Module, digits: np.ndarray) -> Any:
+def _circuit(name: str, cache: Path, config: CircuitConfig) -> InferenceCircuit:
+    """The benchmarked architecture's circuit under `config`."""
+    return InferenceCircuit(ARCHITECTURES[name], MNIST_INPUT_SHAPE, cache, config)
+
+
+def _setup_step(
+    name: str, cache: Path, config: CircuitConfig, model: torch.nn.Module, digits: np.ndarray
+) -> Any:
     """Child process: set up the circuit."""
-    circuit = InferenceCircuit(ARCHITECTURES[name], MNIST_INPUT_SHAPE, cache)
+    circuit = _circuit(name, cache, config)
     return _measured(circuit.setup, model, digits)[1]
 
 
-def _prove_step(name: str, cache: Path, model: torch.nn.Module, image: np.ndarray) -> Any:
+def _prove_step(
+    name: str, cache: Path, config: CircuitConfig, model: torch.nn.Module, image: np.ndarray
+) -> Any:
     """Child process: one proof."""
-    circuit = InferenceCircuit(ARCHITECTURES[name], MNIST_INPUT_SHAPE, cache)
+    circuit = _circuit(name, cache, config)
     proof, measures = _measured(circuit.prove, model, image)
     return proof.to_json(), measures
 
@@ -125,9 +136,9 @@ def on_chain(circuit: InferenceCircuit, proof: InferenceProof, commitment: bytes
     }
 
 
-def run(name: str, digits: int, cache: Path) -> Dict[str, Any]:
+def run(name: str, config: CircuitConfig, digits: int, cache: Path) -> Dict[str, Any]:
     """Every measurement for one architecture, each printed as soon as it is known (a late failure loses nothing)."""
-    result: Dict[str, Any] = {"circuit": name, "config": vars(CircuitConfig())}
+    result: Dict[str, Any] = {"circuit": name, "config": vars(config)}
 
     def record(key: str, value: Any) -> None:
         result[key] = value
@@ -137,11 +148,13 @@ def run(name: str, digits: int, cache: Path) -> Dict[str, Any]:
     train, test = learning.split_train_test(dataset, TEST_FRACTION, TRAIN_SEED)
     model = trained_model(name, train)
     calibration = test.images[:CALIBRATION_DIGITS]
-    record("setup", in_fresh_process(_setup_step, name, cache, model, calibration))
-    circuit = InferenceCircuit(ARCHITECTURES[name], MNIST_INPUT_SHAPE, cache)
+    record("setup", in_fresh_process(_setup_step, name, cache, config, model, calibration))
+    circuit = _circuit(name, cache, config)
     record("logrows", circuit.logrows())
     record("proving_key_gb", round(circuit.path(PK_FILE).stat().st_size / 1024**3, 3))
-    proof_json, prove = in_fresh_process(_prove_step, name, cache, model, test.images[0])
+    proof_json, prove = in_fresh_process(
+        _prove_step, name, cache, config, model, test.images[0]
+    )
     record("prove", prove)
     proof = InferenceProof.from_json(proof_json)
     record("proof_bytes", len(proof.proof_bytes()))
@@ -186,7 +199,14 @@ def main() -> None:
     parser.add_argument("--circuit", choices=sorted(ARCHITECTURES), default="mnist")
     parser.add_argument("--digits", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "bench_zk.json")
+    parser.add_argument("--inner-cols", type=int, default=CircuitConfig.num_inner_cols)
+    parser.add_argument(
+        "--input-visibility", choices=("public", "hashed"), default=CircuitConfig.input_visibility
+    )
     args = parser.parse_args()
+    config = CircuitConfig(
+        num_inner_cols=args.inner_cols, input_visibility=args.input_visibility
+    )
     if args.circuit == "mnist" and available_gb() < MIN_AVAILABLE_GB_FOR_MNIST:
         sys.exit(
             f"only {available_gb()} GB available, the full circuit needs {MIN_AVAILABLE_GB_FOR_MNIST}: "
@@ -194,7 +214,7 @@ def main() -> None:
         )
     cache = Path(tempfile.mkdtemp(prefix="bench-zk-"))
     try:
-        result = run(args.circuit, args.digits, cache)
+        result = run(args.circuit, config, args.digits, cache)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     print(table(result))

@@ -67,11 +67,12 @@ class CircuitConfig:
     param_scale: int = 7
     num_inner_cols: int = 2
     max_logrows: int = 20
+    input_visibility: str = "public"
 
     def run_args(self) -> "ezkl.PyRunArgs":
-        """EZKL run arguments: public image and logits, KZG-committed weights."""
+        """EZKL run arguments: public (or Poseidon-hashed) image, public logits, KZG-committed weights."""
         run_args = ezkl.PyRunArgs()
-        run_args.input_visibility = "public"
+        run_args.input_visibility = self.input_visibility
         run_args.output_visibility = "public"
         run_args.param_visibility = "polycommit"
         run_args.input_scale = self.input_scale
