@@ -46,8 +46,10 @@ from packages.valory.skills.abstract_round_abci.behaviours import (
     BaseBehaviour,
 )
 from packages.valory.skills.registration_abci.behaviours import (
-    AgentRegistrationRoundBehaviour,
-    RegistrationStartupBehaviour,
+    RegistrationBehaviour,
+)
+from packages.valory.skills.registration_abci.behaviours import (
+    RegistrationStartupBehaviour as AllAgentsRegistrationStartupBehaviour,
 )
 from packages.valory.skills.reset_pause_abci.behaviours import (
     ResetPauseABCIConsensusBehaviour,
@@ -107,6 +109,7 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     KeyEpochCheckRound,
     KeyExchangeRound,
     PrepareSettlementRound,
+    RegistrationStartupRound,
     SettlementFailedRound,
     SubmitUpdateRound,
     SynchronizedData,
@@ -236,6 +239,16 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         return self.synchronized_data.key_holders.index(address) + 1
 
     def submit(self, payload: Any) -> Generator:
+        """Send a payload to consensus, wait for the round to end, and finish this behaviour; an agent that is not
+        active yet (registration closed without it) sits out instead: its payload would be refused."""
+        if self.me not in self.synchronized_data.participants:
+            yield from self.sit_out(
+                "this agent is not active yet (registration closed without it): it joins at the next key epoch"
+            )
+            return
+        yield from self.send_and_wait(payload)
+
+    def send_and_wait(self, payload: Any) -> Generator:
         """Send a payload to consensus, wait for the round to end, and finish this behaviour."""
         with self.context.benchmark_tool.measure(self.behaviour_id).consensus():
             yield from self.send_a2a_transaction(payload)
@@ -664,7 +677,8 @@ class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
             payload = KeyExchangePayload(
                 self.me, box_public_key=bytes(box_key.public_key).hex()
             )
-        yield from self.submit(payload)
+        # Every participant may join a key epoch, also one that is not active yet (KeyExchangeRound).
+        yield from self.send_and_wait(payload)
 
 
 class DealingCommitBehaviour(SmpcMnistBaseBehaviour):
@@ -1440,13 +1454,20 @@ def settlement_failure_reason(data: SynchronizedData) -> str:
     )
 
 
+class RegistrationStartupBehaviour(AllAgentsRegistrationStartupBehaviour):
+    """valory's startup registration, for this service's startup round (which may close at a deadline)."""
+
+    matching_round: Type[AbstractRound] = RegistrationStartupRound
+
+
 class SmpcMnistRoundBehaviour(AbstractRoundBehaviour):
     """Runs the service's chained FSM: registration, key generation, training, update, settlement, reset."""
 
     initial_behaviour_cls = RegistrationStartupBehaviour
     abci_app_cls = SmpcMnistServiceAbciApp
     behaviours: Set[Type[BaseBehaviour]] = {
-        *AgentRegistrationRoundBehaviour.behaviours,
+        RegistrationStartupBehaviour,
+        RegistrationBehaviour,
         KeyExchangeBehaviour,
         DealingCommitBehaviour,
         DealingRevealBehaviour,
