@@ -482,7 +482,7 @@ class LocalService:
         self._start_nodes(started)
 
     def start_held_back(self, index: int) -> None:
-        """Start held-back agent `index`, then its node once the agent serves ABCI (the node catches up from its peers)."""
+        """Start held-back agent `index`, then its node once the agent serves ABCI (it catches up from its peers)."""
         self.supervisor.start(self.agent_spec(index))
         self._start_nodes([index])
 

@@ -1,10 +1,10 @@
 """The FSM of the SMPC MNIST app: threshold key generation, local training, encrypted global update.
 
 Concrete rounds realise the abstract specification at the repository root (fsm_specification.yaml):
-  RegistrationState      = registration (valory's, with this app's RegistrationStartupRound, which may close
-                           with fewer than all agents at a deadline), then the verifiable key generation: KeyExchangeRound,
-                           DealingCommitRound, DealingRevealRound, ComplaintRound,
-                           JustificationRound, JointKeyRound
+  RegistrationState      = registration (valory's, with this app's RegistrationStartupRound, which may
+                           close with fewer than all agents at a deadline), then the verifiable key
+                           generation: KeyExchangeRound, DealingCommitRound, DealingRevealRound,
+                           ComplaintRound, JustificationRound, JointKeyRound
   TrainingState          = TrainingRound
   UpdateGlobalModelState = SubmitUpdateRound, AggregationRound, DecryptionShareRound,
                            GlobalModelVoteRound, the settlement of an accepted model through the

@@ -124,7 +124,9 @@ def test_a_registration_minimum_the_service_runs_with_is_accepted(min_agents: in
         "no deadline",
     ],
 )
-def test_a_registration_minimum_the_service_could_not_run_with_is_refused(overrides: Dict[str, Any], error: str) -> None:
+def test_a_registration_minimum_the_service_could_not_run_with_is_refused(
+    overrides: Dict[str, Any], error: str
+) -> None:
     """The agent does not start, saying which bound the minimum breaks."""
     with pytest.raises(AEAEnforceError, match=error):
         params(**{"setup": FOUR_AGENTS, **overrides})
