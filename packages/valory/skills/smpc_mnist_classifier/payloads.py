@@ -101,12 +101,14 @@ class DecryptionSharePayload(BaseTxPayload):
 
 @dataclass(frozen=True)
 class GlobalModelVotePayload(BaseTxPayload):
-    """An agent's vote on the next global model and the KZG commitment of its quantised weights, which
-    proofs of inference with it carry (all None: it rejects the decrypted average)."""
+    """An agent's vote on the next global model, the KZG commitment of its quantised weights, which
+    proofs of inference with it carry, and the content id of its canonical bytes on IPFS, from which an agent
+    that missed rounds takes it (all None: it rejects the decrypted average)."""
 
     global_model_digest: Optional[str]
     global_round: Optional[int]
     weight_commitment: Optional[str]
+    global_model_cid: Optional[str]
 
 
 @dataclass(frozen=True)

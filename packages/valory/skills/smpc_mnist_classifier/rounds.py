@@ -261,6 +261,11 @@ class SynchronizedData(TxSettlementSynchronizedData):
         return cast(str, self.db.get(get_name(SynchronizedData.weight_commitment), ""))
 
     @property
+    def global_model_cid(self) -> str:
+        """Content id of the last accepted model's canonical bytes on IPFS ('' if none was agreed)."""
+        return cast(str, self.db.get(get_name(SynchronizedData.global_model_cid), ""))
+
+    @property
     def global_round(self) -> int:
         """How many global models have been accepted so far."""
         return cast(int, self.db.get(get_name(SynchronizedData.global_round), 0))
@@ -619,6 +624,7 @@ class GlobalModelVoteRound(CollectSameUntilThresholdRound):
         get_name(SynchronizedData.global_model_digest),
         get_name(SynchronizedData.global_round),
         get_name(SynchronizedData.weight_commitment),
+        get_name(SynchronizedData.global_model_cid),
     )
 
     def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
@@ -648,6 +654,7 @@ def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
         "global_round": data.global_round,
         "period": period,
         "global_model_digest": data.global_model_digest,
+        "global_model_cid": data.global_model_cid,
         "key_epoch": data.key_epoch,
         "weight_commitment": data.weight_commitment,
         "joint_public_key_digest": data.joint_public_key_digest,

@@ -55,6 +55,7 @@ from packages.valory.skills.smpc_mnist_classifier.behaviours import (
     SubmitUpdateBehaviour,
     TrainingBehaviour,
 )
+from packages.valory.skills.smpc_mnist_classifier.blob_store import BlobStore
 from packages.valory.skills.smpc_mnist_classifier.bundles import from_text, pack_bundle, to_text, unpack_bundle
 from packages.valory.skills.smpc_mnist_classifier.models import AgentPrivateState
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
@@ -1082,6 +1083,8 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
         assert candidate is not None
         assert payload.global_round == 3
         assert payload.global_model_digest == learning.model_digest(candidate)
+        assert payload.global_model_cid is not None
+        assert self.ipfs.blob(payload.global_model_cid) == learning.model_to_bytes(candidate)
         expected = learning.flatten_model(learning.build_model(1)) + plain
         np.testing.assert_allclose(learning.flatten_model(candidate), expected, atol=1e-5)
 
@@ -1260,13 +1263,15 @@ class TestCatchUp(DecryptionCase):
             N_PARTIES,
             THRESHOLD,
         ).values
-        digest = learning.model_digest(learning.apply_update(learning.build_model(1), average))
+        accepted_model = learning.apply_update(learning.build_model(1), average)
+        model_cid, digest = self.ipfs.put(learning.model_to_bytes(accepted_model), "global_model")
         updates = {payload["sender"]: payload for payload in values["submitted_updates"].values()}
         reports = {payload["sender"]: payload for payload in values["training_reports"].values()}
         record = {
             "global_round": 1,
             "period": 0,
             "global_model_digest": digest,
+            "global_model_cid": model_cid,
             "joint_public_key_digest": epoch.public_key.digest.hex(),
             "aggregate_digest": aggregate.digest.hex(),
             "included_updates": {
@@ -1369,19 +1374,131 @@ class TestCatchUp(DecryptionCase):
         assert self.private.adopted_round == 1
         assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
 
-    def test_a_record_whose_aggregate_does_not_match_leaves_the_agent_sitting_out(
+    def test_a_record_that_cannot_be_rebuilt_falls_back_to_the_agreed_model_on_ipfs(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
     ) -> None:
-        """Updates that do not give the recorded aggregate are not decrypted: the agent stays behind, sits out."""
-        values, _ = self.missed_round(epoch, agent_data)
+        """Updates that do not give the recorded aggregate are not decrypted (e.g. pruned or tampered blobs): the
+        agent fetches the accepted model by the record's content id instead, checks its digest and trains."""
+        values, digest = self.missed_round(epoch, agent_data)
         values["accepted_round_record"]["aggregate_digest"] = "12" * 32
         patches = self.trained(epoch, agent_data, learning.build_model(2))
         with caplog.at_level(logging.INFO):
             payload = self.run_behaviour(
                 TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
             )
+        assert "Could not rebuild global round 1: its updates do not sum to the recorded digest" in caplog.text
+        assert "Caught up: global round 1 (this agent held round 0) fetched from IPFS" in caplog.text
+        assert self.private.adopted_round == 1
+        assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
+
+    def test_a_record_that_cannot_be_rebuilt_nor_fetched_leaves_the_agent_sitting_out(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """No rebuild and no copy of the agreed model: the agent stays behind and sits out, saying why."""
+        values, _ = self.missed_round(epoch, agent_data)
+        values["accepted_round_record"]["aggregate_digest"] = "12" * 32
+        self.ipfs.files.pop(values["accepted_round_record"]["global_model_cid"])
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
         assert payload is None and self.private.adopted_round == 0
+        assert "Cannot catch up to global round 1: no copy with its agreed digest; sitting out" in caplog.text
         assert "the agreed one is round 1" in caplog.text
+
+
+class TestCatchUpFromFarBehind(SmpcBehaviourTest):
+    """An agent that missed two or more accepted rounds holds no base to rebuild the last one from: it fetches
+    the accepted model by the content id in the agreed record and adopts it only if it has the agreed digest."""
+
+    ROUND, PERIOD = 3, 4
+
+    @pytest.fixture(autouse=True)
+    def _own_run_folder(self, tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+        """Saved models and kept blobs go to this test's folder (this agent saved nothing of rounds 1 and 2)."""
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "run_dir", tmp_path)
+        self.run_dir = tmp_path
+
+    def far_behind(self, epoch: Epoch, cid: str, digest: str) -> SynchronizedData:
+        """Period 5 after round 3 was accepted in period 4; this agent last adopted nothing (round 0)."""
+        record = {
+            "global_round": self.ROUND,
+            "period": self.PERIOD,
+            "global_model_digest": digest,
+            "global_model_cid": cid,
+            "joint_public_key_digest": epoch.public_key.digest.hex(),
+        }
+        accepted = dict(
+            global_model_digest=digest,
+            global_round=self.ROUND,
+            accepted_round_record=record,
+            final_round_record=record,
+            last_accepted_period=self.PERIOD,
+            settlement_failure="",
+        )
+        return self.data(period=self.PERIOD + 1, **self.keyed(epoch, **accepted))
+
+    def train(
+        self, epoch: Epoch, agent_data: learning.AgentData, data: SynchronizedData, caplog: LogCaptureFixture
+    ) -> Optional[BaseTxPayload]:
+        """Run this agent's training behaviour on `data` (training yields a fixed model at once)."""
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            return self.run_behaviour(TrainingBehaviour, data, Event.DONE_TRAINING, SubmitUpdateBehaviour, patches)
+
+    def test_an_agent_three_rounds_behind_fetches_the_accepted_model_and_trains_on_it(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """The model of round 3 comes from IPFS by the record's content id; adopted, saved, kept, trained on."""
+        accepted = learning.build_model(7)
+        cid, digest = self.ipfs.put(learning.model_to_bytes(accepted), "global_model")
+        assert digest == learning.model_digest(accepted)
+        payload = self.train(epoch, agent_data, self.far_behind(epoch, cid, digest), caplog)
+        assert f"Caught up: global round 3 (this agent held round 0) fetched from IPFS as {cid}" in caplog.text
+        assert self.private.adopted_round == 3
+        assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
+        assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
+        saved = learning.load_model(self.run_dir / ME / "models" / "round_0003.pt")
+        assert learning.model_digest(saved) == digest
+        kept = BlobStore(self.run_dir / ME / "blobs", keep_periods=5).find(digest)
+        assert kept is not None and kept[1] == learning.model_to_bytes(accepted)
+
+    def test_bytes_that_do_not_have_the_agreed_digest_are_refused(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """A Byzantine agent voted a content id whose bytes are another model: refused, logged, the agent sits
+        out of training rather than train on a model the others did not accept."""
+        agreed = learning.build_model(7)
+        byzantine_cid, _ = self.ipfs.put(learning.model_to_bytes(learning.build_model(8)), "global_model")
+        data = self.far_behind(epoch, byzantine_cid, learning.model_digest(agreed))
+        payload = self.train(epoch, agent_data, data, caplog)
+        assert f"Excluding the global model of round 3: content {byzantine_cid} does not match its agreed digest" in (
+            caplog.text
+        )
+        assert "Cannot catch up to global round 3: no copy with its agreed digest; sitting out" in caplog.text
+        assert payload is None and self.private.adopted_round == 0
+        assert not (self.run_dir / ME / "models" / "round_0003.pt").exists()
+
+    def test_other_bytes_served_under_the_agreed_content_id_are_refused(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """The IPFS node (or a peer) serves other bytes under the agreed content id: the digest check refuses
+        them, whatever the content id claims."""
+        agreed = learning.build_model(7)
+        cid, digest = self.ipfs.put(learning.model_to_bytes(agreed), "global_model")
+        self.ipfs.files[cid] = {"global_model": to_text(learning.model_to_bytes(learning.build_model(8)))}
+        payload = self.train(epoch, agent_data, self.far_behind(epoch, cid, digest), caplog)
+        assert f"content {cid} does not match its agreed digest" in caplog.text
+        assert payload is None and self.private.adopted_round == 0
+
+    def test_a_record_without_a_model_content_id_is_reported(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """A record agreed before models went to IPFS names none: the agent says it cannot catch up."""
+        payload = self.train(epoch, agent_data, self.far_behind(epoch, "", "ab" * 32), caplog)
+        assert "Cannot catch up to global round 3: its record names no model" in caplog.text
+        assert payload is None and self.private.adopted_round == 0
 
 
 # ------------------------------------------------------------------------------------- IPFS outages

@@ -75,6 +75,7 @@ MODEL = "ef" * 32
 COMMITMENT = "c0" * 32
 OTHER_MODEL = "e0" * 32
 WEIGHTS = "c1" * 64  # a model's weight commitment (x || y)
+MODEL_CID = f"cid-of-{MODEL[:8]}"  # where MODEL's canonical bytes are on IPFS
 QUAL = "agent_0,agent_1,agent_2,agent_3"
 EXCLUDED = '{"agent_1": "commitment-mismatch"}'
 # Enough end_block calls for any collection round to close once its threshold is reached.
@@ -720,6 +721,7 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
                 global_model_digest=digest,
                 global_round=round_,
                 weight_commitment=None if digest is None else WEIGHTS if digest == MODEL else "c2" * 64,
+                global_model_cid=None if digest is None else f"cid-of-{digest[:8]}",
             )
             for sender, (digest, round_) in zip(self.agents, values)
         }
@@ -731,7 +733,11 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
 
         def expected(data: BaseSynchronizedData, _round: Any) -> BaseSynchronizedData:
             """The update the round should make."""
-            accepted = cast_data(data.update(global_model_digest=MODEL, global_round=1, weight_commitment=WEIGHTS))
+            accepted = cast_data(
+                data.update(
+                    global_model_digest=MODEL, global_round=1, weight_commitment=WEIGHTS, global_model_cid=MODEL_CID
+                )
+            )
             return accepted.update(last_accepted_period=0, accepted_round_record=round_record(accepted, 0))
 
         self._complete_run(
@@ -743,6 +749,7 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
                     lambda data: cast_data(data).global_model_digest,
                     lambda data: cast_data(data).global_round,
                     lambda data: cast_data(data).weight_commitment,
+                    lambda data: cast_data(data).global_model_cid,
                     lambda data: cast_data(data).last_accepted_period,
                     lambda data: cast_data(data).accepted_round_record,
                 ],
@@ -752,7 +759,8 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
         )
 
     def test_the_record_names_what_was_agreed(self) -> None:
-        """The record holds the included updates only (cid, digest, count) and every published share bundle."""
+        """The record holds the accepted model's content id, the included updates only (cid, digest, count) and
+        every published share bundle."""
         test_round = GlobalModelVoteRound(synchronized_data=self.completed_update(), context=MagicMock())
         for payload in self.votes([(MODEL, 1)] * 3 + [(OTHER_MODEL, 1)]).values():
             deliver(test_round, payload)
@@ -764,6 +772,7 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
             "global_round": 1,
             "period": 0,
             "global_model_digest": MODEL,
+            "global_model_cid": MODEL_CID,
             "key_epoch": 0,
             "weight_commitment": WEIGHTS,
             "joint_public_key_digest": JOINT_KEY,
@@ -843,7 +852,7 @@ class TestSynchronizedData(SmpcRoundTest):
 
         vote = GlobalModelVoteRound(synchronized_data=self.completed_update(data), context=MagicMock())
         for sender in participants:
-            deliver(vote, GlobalModelVotePayload(sender, MODEL, 1, WEIGHTS))
+            deliver(vote, GlobalModelVotePayload(sender, MODEL, 1, WEIGHTS, MODEL_CID))
         data = cast_data(vote.end_block()[0])
         assert data.last_accepted_period == 0
 
