@@ -54,6 +54,7 @@ from packages.valory.skills.reset_pause_abci.behaviours import (
 )
 from packages.valory.skills.smpc_mnist_classifier import (
     learning,
+    model_envelope,
     settlement,
     zk_inference,
 )
@@ -123,7 +124,7 @@ RECORDS_FOLDER = "rounds"
 MODELS_FOLDER = "models"
 BLOBS_FOLDER = "blobs"
 AGGREGATE_BLOB = "aggregate"
-GLOBAL_MODEL_BLOB = "global_model"
+MODEL_ENVELOPE_BLOB = "model_envelope"
 KEYSTORE_FILE = "keystore.bin"
 # Backoff between IPFS attempts: 1, 2, 4, 8, 8, ... seconds, within the params' ipfs_retry_budget.
 IPFS_RETRY_FIRST_SECONDS = 1.0
@@ -498,9 +499,9 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         contributions, checks the sum's digest, opens the shares sealed to it and applies the average to the
         model it holds; the result must have the accepted digest. A restarted agent takes that base from its own
         saved copy. An agent further behind, without this epoch's keys, or whose rebuild fails (e.g. the round's
-        blobs were pruned) fetches the accepted model itself by the record's content id and checks it against the
-        agreed model digest. The key epoch check runs this first, so a rotation never erases the key share that
-        the rebuild needs.
+        blobs were pruned) opens a voter's envelope of the accepted model (sealed to the key holders) and checks
+        its model against the agreed digest. The key epoch check runs this first, so a rotation never erases the
+        key share or box key that the catch-up needs.
         """
         record = self.synchronized_data.accepted_round_record
         if not record or record["global_round"] <= self.private.adopted_round:
@@ -544,31 +545,63 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             return None
 
     def _fetch_accepted_model(self, record: Dict[str, Any]) -> Generator:
-        """Fetch the accepted model by the record's content id; adopt it only if its bytes have the agreed digest."""
+        """Open the voters' envelopes of the accepted model in a fixed order; adopt the first whose model has the
+        agreed digest. A refused envelope is logged and the next voter's tried; none is grounds for blame (an
+        envelope sealed under a key this agent lost is not the voter's fault)."""
         global_round, held = record["global_round"], self.private.adopted_round
-        if not record.get("global_model_cid"):
+        envelopes = record.get("global_model_envelopes") or {}
+        box_key, data = self.private.box_key, self.synchronized_data
+        if not envelopes:
             self.context.logger.warning(f"Cannot catch up to global round {global_round}: its record names no model")
             return
-        blob = yield from self.load_blob(
-            record["global_model_cid"], record["global_model_digest"], f"the global model of round {global_round}"
+        if (
+            record["joint_public_key_digest"] != data.joint_public_key_digest
+            or box_key is None
+            or self.me not in data.key_holders
+        ):
+            self.context.logger.warning(
+                f"Cannot catch up to global round {global_round}: its model is sealed to the key holders of a key "
+                "epoch this agent holds no box key of; sitting out until a round is accepted in its key epoch"
+            )
+            return
+        for voter, envelope in sorted(envelopes.items()):
+            candidate = yield from self._opened_envelope(record, voter, envelope["cid"], envelope["digest"], box_key)
+            if candidate is not None:
+                self.private.candidate_model = candidate
+                self.adopt_accepted_model()
+                if self.private.adopted_round == global_round:
+                    self.context.logger.info(
+                        f"Caught up: global round {global_round} (this agent held round {held}) opened from the "
+                        f"envelope of {voter} on IPFS ({envelope['cid']}), its model checked against the agreed digest"
+                    )
+                return
+        self.context.logger.error(
+            f"Cannot catch up to global round {global_round}: no envelope holds its agreed model; sitting out"
         )
+
+    def _opened_envelope(
+        self, record: Dict[str, Any], voter: str, cid: str, digest: str, box_key: PrivateKey
+    ) -> Generator[None, None, Optional[learning.MnistCnn]]:
+        """The agreed model in `voter`'s envelope, or None (logged) if IPFS does not serve it or it is refused."""
+        global_round = record["global_round"]
+        if voter not in self.synchronized_data.key_holders:
+            self.context.logger.warning(f"Refusing the model envelope of {voter}: it holds no key of this epoch")
+            return None
+        blob = yield from self.load_blob(cid, digest, f"the model envelope of {voter} for global round {global_round}")
         if blob is None:
-            self.context.logger.error(
-                f"Cannot catch up to global round {global_round}: no copy with its agreed digest; sitting out"
-            )
-            return
+            return None
         try:
-            self.private.candidate_model = learning.model_from_bytes(blob)
-        except learning.ModelParametersError as error:
-            self.context.logger.error(f"Cannot catch up to global round {global_round}: {error}")
-            return
-        self.blob_store.keep(record["period"], GLOBAL_MODEL_BLOB, blob)
-        self.adopt_accepted_model()
-        if self.private.adopted_round == global_round:
-            self.context.logger.info(
-                f"Caught up: global round {global_round} (this agent held round {held}) fetched from IPFS as "
-                f"{record['global_model_cid']}, its bytes checked against the agreed model digest"
+            return model_envelope.open_model(
+                blob,
+                self.party_index(self.me),
+                box_key,
+                self.party_index(voter),
+                global_round,
+                record["global_model_digest"],
             )
+        except model_envelope.ModelEnvelopeError as error:
+            self.context.logger.warning(f"Refusing the model envelope of {voter} for global round {global_round}: {error}")
+            return None
 
     def _held_model(self, global_round: int) -> Optional[learning.MnistCnn]:
         """The model of `global_round` this agent holds: in memory, else its own saved copy (lost from memory by
@@ -1210,34 +1243,49 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
     matching_round: Type[AbstractRound] = GlobalModelVoteRound
 
     def async_act(self) -> Generator:
-        """Vote for the candidate's digest, weight commitment and content id, or all None to reject it."""
+        """Vote for the candidate's digest and weight commitment with this agent's envelope of it, or all None to
+        reject it."""
         candidate = yield from self._candidate()
         vote = None
         if candidate is not None:
             vote = yield from self._vote_for(candidate)
         self.private.candidate_model = None if vote is None else candidate
         rejection = GlobalModelVotePayload(
-            self.me, global_model_digest=None, global_round=None, weight_commitment=None, global_model_cid=None
+            self.me,
+            global_model_digest=None,
+            global_round=None,
+            weight_commitment=None,
+            model_envelope_cid=None,
+            model_envelope_digest=None,
         )
         yield from self.submit(rejection if vote is None else vote)
 
     def _vote_for(self, candidate: learning.MnistCnn) -> Generator[None, None, Optional[GlobalModelVotePayload]]:
         """The vote for a candidate that has a weight commitment (else no proof of inference could be checked
-        against it) and is on IPFS (where an agent that missed rounds takes it from); None otherwise."""
+        against it) and whose envelope, sealed to the key holders, is on IPFS (where an agent that missed rounds
+        takes it from); None otherwise."""
         commitment = yield from self._weight_commitment(candidate)
         if commitment is None:
             return None
-        stored = yield from self.store_blob(GLOBAL_MODEL_BLOB, learning.model_to_bytes(candidate))
-        if stored is None:
-            self.context.logger.error("Rejecting: IPFS did not store the candidate model")
+        global_round = self.synchronized_data.global_round + 1
+        try:
+            envelope = model_envelope.seal_model(
+                candidate, global_round, self.party_index(self.me), self.box_public_keys()
+            )
+        except model_envelope.ModelEnvelopeError as error:
+            self.context.logger.error(f"Rejecting: cannot seal the candidate model: {error}")
             return None
-        cid, digest = stored  # the digest of a model's canonical bytes is its model digest
+        stored = yield from self.store_blob(MODEL_ENVELOPE_BLOB, envelope)
+        if stored is None:
+            self.context.logger.error("Rejecting: IPFS did not store the candidate's model envelope")
+            return None
         return GlobalModelVotePayload(
             self.me,
-            global_model_digest=digest,
-            global_round=self.synchronized_data.global_round + 1,
+            global_model_digest=learning.model_digest(candidate),
+            global_round=global_round,
             weight_commitment=commitment,
-            global_model_cid=cid,
+            model_envelope_cid=stored[0],
+            model_envelope_digest=stored[1],
         )
 
     def _weight_commitment(

@@ -134,7 +134,7 @@ class TestABCIHandler:
 
     def test_optional_fields_accept_none(self) -> None:
         """A vote to reject (all fields None) is a well-formed payload."""
-        payload = GlobalModelVotePayload(self.other.address, None, None, None, None)
+        payload = GlobalModelVotePayload(self.other.address, None, None, None, None, None)
         assert self.check(signed(self.other, payload)).code == OK_CODE
 
     def test_chained_valory_payloads_with_nested_fields_pass(self) -> None:
