@@ -87,7 +87,7 @@ class BlobStore:
 
     def expired(self, current_period: int, last_accepted_period: int) -> Dict[int, List[str]]:
         """The periods older than the last `keep_periods`, each with the content ids its blobs had on IPFS; the
-        period of the last accepted model never expires (agents that missed rounds fetch that model)."""
+        period of the last accepted model never expires (agents that missed rounds open its envelopes)."""
         oldest_kept = current_period - self.keep_periods + 1
         return {
             period: sorted(path.read_text().strip() for path in folder.glob(f"*{CID_SUFFIX}"))

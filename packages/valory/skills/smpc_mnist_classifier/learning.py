@@ -623,7 +623,7 @@ def vector_digest(vector: np.ndarray) -> str:
 
 
 def canonical_bytes(vector: np.ndarray) -> bytes:
-    """The parameter vector as little-endian float32: what a model digest hashes and what IPFS carries."""
+    """The parameter vector as little-endian float32: what a model digest hashes and a model envelope seals."""
     return check_parameter_vector(vector).astype(DIGEST_DTYPE).tobytes()
 
 
@@ -633,7 +633,7 @@ def model_digest(model: MnistCnn) -> str:
 
 
 def model_to_bytes(model: MnistCnn) -> bytes:
-    """A model's canonical bytes: their sha256 hex is its model digest, so a fetched copy checks against it."""
+    """A model's canonical bytes: their sha256 hex is its model digest, so an opened envelope checks against it."""
     return canonical_bytes(flatten_model(model))
 
 
