@@ -12,7 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from eth_abi import decode, encode
 from eth_account import Account
@@ -130,10 +130,15 @@ def wrapper_calldata(round_number: int, verify_proof_calldata: bytes) -> bytes:
     )
 
 
+def _verifier_call(address: str, calldata: bytes) -> Dict[str, Any]:
+    """The call (or transaction) of a verifier: one place for its gas limit."""
+    return {"to": address, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT}
+
+
 def accepts(web3: Web3, address: str, calldata: bytes) -> bool:
     """Whether a verifier call returns true (read-only: an eth_call); a revert counts as refused."""
     try:
-        result = web3.eth.call({"to": address, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT})
+        result = web3.eth.call(_verifier_call(address, calldata))
     except ContractLogicError:
         return False
     return bool(result) and int.from_bytes(bytes(result[-32:]), "big") == 1
@@ -148,9 +153,7 @@ def call_contract(web3: Web3, address: str, calldata: bytes) -> Tuple[bool, Opti
     if not accepts(web3, address, calldata):
         return False, None
     receipt = web3.eth.wait_for_transaction_receipt(
-        web3.eth.send_transaction(
-            {"to": address, "data": Web3.to_hex(calldata), "gas": GAS_LIMIT, "from": web3.eth.accounts[0]}
-        )
+        web3.eth.send_transaction({**_verifier_call(address, calldata), "from": web3.eth.accounts[0]})
     )
     return True, receipt.gasUsed
 

@@ -63,3 +63,10 @@ def test_a_training_period_longer_than_the_training_round_is_refused() -> None:
     """Agents report after training: a period that outlasts training_timeout could never be reported."""
     with pytest.raises(AEAEnforceError, match="training_period_seconds 400.0 must be below training_timeout"):
         params(training_period_seconds=400.0, training_timeout=300.0)
+
+
+def test_a_negative_block_retention_is_refused() -> None:
+    """retain_blocks 0 keeps every block; a negative window would make Tendermint prune blocks it still needs."""
+    assert params().retain_blocks == 0
+    with pytest.raises(AEAEnforceError, match="retain_blocks must be 0"):
+        params(retain_blocks=-1)
