@@ -1,7 +1,8 @@
 """End to end: the runner's supervisor brings back a killed Tendermint node and a killed agent, and the
-service accepts another global model; the agent, killed while it trains, takes its key share back from its
-encrypted key store (no new key generation) and decrypts and contributes again; stopping (nodes, then agents,
-then kubo) logs no errors."""
+service accepts another global model; the agent, hung while it trains and killed two accepted rounds later,
+takes its key share back from its encrypted key store (no new key generation), catches up from two rounds
+behind by opening a voter's sealed envelope of the accepted model, and decrypts and contributes again;
+stopping (nodes, then agents, then kubo) logs no errors."""
 
 import os
 import re
@@ -23,6 +24,9 @@ DEADLINE_SECONDS = 900
 # Tendermint's error lines (E[...]) and Python tracebacks or ERROR records.
 ERROR_LINE = re.compile(r"^E\[|Traceback|\[ERROR\]")
 RESTARTED_AGENT = 2
+# Rounds the others accept while the restarted agent hangs: more than one, so its saved model cannot be
+# rebuilt from the last record and it must open a model envelope.
+ROUNDS_MISSED = 2
 # The operator's secret for the restarted agent's key store (the others keep the packaged default).
 KEYSTORE_PASSWORD = "supervision-test-password"
 PACKAGED_KEYSTORE_PASSWORD = "development-only-change-me"
@@ -73,8 +77,9 @@ def lines_after(path: Path, offset: int) -> List[str]:
 
 @pytest.mark.e2e
 def test_a_killed_node_and_agent_come_back_and_the_restarted_agent_rejoins_its_key_epoch(tmp_path: Path) -> None:
-    """kill -9 node_1 after the first accepted round and agent_2 as it starts training the next period: both
-    restart, and in a later accepted round agent_2's update and decryption share are in, under the same joint key."""
+    """agent_2 hangs (SIGSTOP) as it starts training after the first accepted round; two rounds later node_1 and
+    agent_2 are killed (kill -9): both restart, agent_2 catches up from an envelope, and in a later accepted round
+    its update and decryption share are in, under the same joint key and on the same model digest."""
     service = LocalService(
         tmp_path / "run", agent_overrides={RESTARTED_AGENT: {"KEYSTORE_PASSWORD": KEYSTORE_PASSWORD}}
     )
@@ -88,8 +93,15 @@ def test_a_killed_node_and_agent_come_back_and_the_restarted_agent_rejoins_its_k
             f"agent_{RESTARTED_AGENT} to train the next period",
         )
         before = records(service, 0)[-1]
-        for name in (node_name(1), agent_name(RESTARTED_AGENT)):
-            os.kill(service.supervisor.pid(name), signal.SIGKILL)  # type: ignore[arg-type]
+        service.supervisor.freeze([agent_name(RESTARTED_AGENT)])
+        wait_for(
+            service,
+            lambda: records(service, 0)[-1]["global_round"] >= before["global_round"] + ROUNDS_MISSED,
+            f"{ROUNDS_MISSED} rounds accepted without agent_{RESTARTED_AGENT}",
+        )
+        missed = records(service, 0)[-1]
+        os.kill(service.supervisor.pid(node_name(1)), signal.SIGKILL)  # type: ignore[arg-type]
+        os.killpg(service.supervisor.pid(agent_name(RESTARTED_AGENT)), signal.SIGKILL)  # type: ignore[arg-type]
         wait_for(
             service,
             lambda: restarted(service, node_name(1)) and restarted(service, agent_name(RESTARTED_AGENT)),
@@ -97,7 +109,7 @@ def test_a_killed_node_and_agent_come_back_and_the_restarted_agent_rejoins_its_k
         )
         wait_for(
             service,
-            lambda: rejoined_round(service, RESTARTED_AGENT, before["global_round"]) is not None,
+            lambda: rejoined_round(service, RESTARTED_AGENT, missed["global_round"]) is not None,
             f"a round with agent_{RESTARTED_AGENT}'s update and decryption share after its restart",
         )
         logs = [service.console_path(node_name(i)) for i in range(NUMBER_OF_AGENTS)]
@@ -108,12 +120,16 @@ def test_a_killed_node_and_agent_come_back_and_the_restarted_agent_rejoins_its_k
     assert service.processes == []
     crashed = {event.name for event in service.supervisor.events if event.kind == EventKind.CRASHED}
     assert {node_name(1), agent_name(RESTARTED_AGENT)} <= crashed
-    rejoined = rejoined_round(service, RESTARTED_AGENT, before["global_round"])
+    rejoined = rejoined_round(service, RESTARTED_AGENT, missed["global_round"])
     assert rejoined is not None
     joint_key = before["joint_public_key_digest"]
     assert rejoined["joint_public_key_digest"] == joint_key  # no new key generation
     log = service.log_path(agent_name(RESTARTED_AGENT)).read_text()
     assert f"Key material restored from the key store (key epoch {joint_key})" in log
+    caught_up = re.search(r"Caught up: global round (\d+) \(this agent held round \d+\) opened from the envelope", log)
+    assert caught_up and int(caught_up[1]) >= missed["global_round"], "agent_2 did not catch up from an envelope"
+    own = {record["global_round"]: record for record in records(service, RESTARTED_AGENT)}
+    assert own[rejoined["global_round"]]["global_model_digest"] == rejoined["global_model_digest"]
     keystore = service.agent_output(RESTARTED_AGENT) / KEYSTORE_FILE
     assert ckks.Keystore(str(keystore), KEYSTORE_PASSWORD).load().key_share.epoch.hex() == joint_key
     with pytest.raises(ckks.KeystoreError):  # encrypted under the operator's password, not the packaged one

@@ -56,6 +56,7 @@ from packages.valory.skills.reset_pause_abci.behaviours import (
 )
 from packages.valory.skills.smpc_mnist_classifier import (
     learning,
+    model_envelope,
     settlement,
     zk_inference,
 )
@@ -126,6 +127,7 @@ RECORDS_FOLDER = "rounds"
 MODELS_FOLDER = "models"
 BLOBS_FOLDER = "blobs"
 AGGREGATE_BLOB = "aggregate"
+MODEL_ENVELOPE_BLOB = "model_envelope"
 KEYSTORE_FILE = "keystore.bin"
 # Backoff between IPFS attempts: 1, 2, 4, 8, 8, ... seconds, within the params' ipfs_retry_budget.
 IPFS_RETRY_FIRST_SECONDS = 1.0
@@ -387,13 +389,15 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         return blob
 
     def prune_blobs(self) -> Generator:
-        """Unpin the blobs of periods older than keep_periods from kubo, collect garbage, drop the local copies.
+        """Unpin the blobs of periods older than keep_periods (but the last accepted model's) from kubo, collect
+        garbage, drop the local copies.
 
         A period whose blobs kubo did not unpin (kubo down) keeps its copies and is tried again next period.
         """
         store = self.blob_store
         unpinned = []
-        for period, cids in store.expired(self.synchronized_data.period_count).items():
+        data = self.synchronized_data
+        for period, cids in store.expired(data.period_count, data.last_accepted_period).items():
             done = True
             for cid in cids:
                 done = (yield from self._unpin(cid)) and done
@@ -500,32 +504,45 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         return self.private.data
 
     def catch_up(self) -> Generator:
-        """Rebuild the last accepted model from its round's public record if this agent missed that round.
+        """Take the last accepted model from its round's public record if this agent missed that round.
 
         An agent whose Tendermint node was down while a round was accepted passes through that round's
         blocks without acting. The record (agreed in consensus) names the included updates, their
-        commitments and the sealed decryption shares, so the agent sums the same contributions, checks
-        the sum's digest, opens the shares sealed to it and applies the average to the model it holds;
-        the result must have the accepted digest. Only a lag of one round can be closed: older records are
-        not kept in consensus. A restarted agent takes that base from its own saved copy. The key epoch check runs
-        it first, so a rotation never erases the key share that the catch-up needs.
+        commitments and the sealed decryption shares, so an agent one round behind sums the same
+        contributions, checks the sum's digest, opens the shares sealed to it and applies the average to the
+        model it holds; the result must have the accepted digest. A restarted agent takes that base from its own
+        saved copy. An agent further behind, without this epoch's keys, or whose rebuild fails (e.g. the round's
+        blobs were pruned) opens a voter's envelope of the accepted model (sealed to the key holders) and checks
+        its model against the agreed digest. The key epoch check runs this first, so a rotation never erases the
+        key share or box key that the catch-up needs.
         """
         record = self.synchronized_data.accepted_round_record
-        box_key, key_share = self.private.box_key, self.current_key_share()
-        if (
-            not record
-            or record["global_round"] <= self.private.adopted_round
-            or record["joint_public_key_digest"] != self.synchronized_data.joint_public_key_digest
-            or box_key is None
-            or key_share is None
-        ):
+        if not record or record["global_round"] <= self.private.adopted_round:
             return
         base = self._held_model(record["global_round"] - 1)
-        if base is None:
-            return
+        box_key, key_share = self.private.box_key, self.current_key_share()
+        if (
+            base is not None
+            and record["joint_public_key_digest"] == self.synchronized_data.joint_public_key_digest
+            and box_key is not None
+            and key_share is not None
+        ):
+            candidate = yield from self._rebuilt_model(record, base, box_key, key_share)
+            if candidate is not None:
+                self.private.candidate_model = candidate
+                self.adopt_accepted_model()
+                if self.private.adopted_round == record["global_round"]:
+                    self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
+                    return
+        yield from self._fetch_accepted_model(record)
+
+    def _rebuilt_model(
+        self, record: Dict[str, Any], base: learning.MnistCnn, box_key: PrivateKey, key_share: ckks.KeyShare
+    ) -> Generator[None, None, Optional[learning.MnistCnn]]:
+        """The model of a round one after `base`, decrypted again from its record; None (logged) if it fails."""
         aggregate = yield from self._recorded_aggregate(record, base, key_share)
         if aggregate is None:
-            return
+            return None
         holders = self.synchronized_data.key_holders
         sealed = yield from self.load_indexed(
             {sender: (item["cid"], item["digest"]) for sender, item in record["decryption_shares"].items()},
@@ -535,14 +552,69 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
             result = ckks.combine_decryption_shares(
                 aggregate, sorted(sealed.items()), self.party_index(self.me), box_key, len(holders), key_share.threshold
             )
-            candidate = learning.apply_update(base, learning.check_parameter_vector(result.values))
+            return learning.apply_update(base, learning.check_parameter_vector(result.values))
         except INPUT_ERRORS as error:
             self.context.logger.error(f"Could not rebuild global round {record['global_round']}: {error}")
+            return None
+
+    def _fetch_accepted_model(self, record: Dict[str, Any]) -> Generator:
+        """Open the voters' envelopes of the accepted model in a fixed order; adopt the first whose model has the
+        agreed digest. A refused envelope is logged and the next voter's tried; none is grounds for blame (an
+        envelope sealed under a key this agent lost is not the voter's fault)."""
+        global_round, held = record["global_round"], self.private.adopted_round
+        envelopes = record.get("global_model_envelopes") or {}
+        box_key, data = self.private.box_key, self.synchronized_data
+        if not envelopes:
+            self.context.logger.warning(f"Cannot catch up to global round {global_round}: its record names no model")
             return
-        self.private.candidate_model = candidate
-        self.adopt_accepted_model()
-        if self.private.adopted_round == record["global_round"]:
-            self.context.logger.info(f"Caught up: global round {record['global_round']} rebuilt from its record")
+        if (
+            record["joint_public_key_digest"] != data.joint_public_key_digest
+            or box_key is None
+            or self.me not in data.key_holders
+        ):
+            self.context.logger.warning(
+                f"Cannot catch up to global round {global_round}: its model is sealed to the key holders of a key "
+                "epoch this agent holds no box key of; sitting out until a round is accepted in its key epoch"
+            )
+            return
+        for voter, envelope in sorted(envelopes.items()):
+            candidate = yield from self._opened_envelope(record, voter, envelope["cid"], envelope["digest"], box_key)
+            if candidate is not None:
+                self.private.candidate_model = candidate
+                self.adopt_accepted_model()
+                if self.private.adopted_round == global_round:
+                    self.context.logger.info(
+                        f"Caught up: global round {global_round} (this agent held round {held}) opened from the "
+                        f"envelope of {voter} on IPFS ({envelope['cid']}), its model checked against the agreed digest"
+                    )
+                return
+        self.context.logger.error(
+            f"Cannot catch up to global round {global_round}: no envelope holds its agreed model; sitting out"
+        )
+
+    def _opened_envelope(
+        self, record: Dict[str, Any], voter: str, cid: str, digest: str, box_key: PrivateKey
+    ) -> Generator[None, None, Optional[learning.MnistCnn]]:
+        """The agreed model in `voter`'s envelope, or None (logged) if IPFS does not serve it or it is refused."""
+        global_round = record["global_round"]
+        if voter not in self.synchronized_data.key_holders:
+            self.context.logger.warning(f"Refusing the model envelope of {voter}: it holds no key of this epoch")
+            return None
+        blob = yield from self.load_blob(cid, digest, f"the model envelope of {voter} for global round {global_round}")
+        if blob is None:
+            return None
+        try:
+            return model_envelope.open_model(
+                blob,
+                self.party_index(self.me),
+                box_key,
+                self.party_index(voter),
+                global_round,
+                record["global_model_digest"],
+            )
+        except model_envelope.ModelEnvelopeError as error:
+            self.context.logger.warning(f"Refusing the model envelope of {voter} for global round {global_round}: {error}")
+            return None
 
     def _held_model(self, global_round: int) -> Optional[learning.MnistCnn]:
         """The model of `global_round` this agent holds: in memory, else its own saved copy (lost from memory by
@@ -1185,26 +1257,50 @@ class GlobalModelVoteBehaviour(SmpcMnistBaseBehaviour):
     matching_round: Type[AbstractRound] = GlobalModelVoteRound
 
     def async_act(self) -> Generator:
-        """Vote for the candidate's digest and weight commitment, or (None, None, None) to reject it."""
+        """Vote for the candidate's digest and weight commitment with this agent's envelope of it, or all None to
+        reject it."""
         candidate = yield from self._candidate()
-        commitment = None
+        vote = None
         if candidate is not None:
-            commitment = yield from self._weight_commitment(candidate)
-        if commitment is None:  # no proof of inference could be checked against it: not a model to adopt
-            candidate = None
-        self.private.candidate_model = candidate
-        if candidate is None:
-            payload = GlobalModelVotePayload(
-                self.me, global_model_digest=None, global_round=None, weight_commitment=None
+            vote = yield from self._vote_for(candidate)
+        self.private.candidate_model = None if vote is None else candidate
+        rejection = GlobalModelVotePayload(
+            self.me,
+            global_model_digest=None,
+            global_round=None,
+            weight_commitment=None,
+            model_envelope_cid=None,
+            model_envelope_digest=None,
+        )
+        yield from self.submit(rejection if vote is None else vote)
+
+    def _vote_for(self, candidate: learning.MnistCnn) -> Generator[None, None, Optional[GlobalModelVotePayload]]:
+        """The vote for a candidate that has a weight commitment (else no proof of inference could be checked
+        against it) and whose envelope, sealed to the key holders, is on IPFS (where an agent that missed rounds
+        takes it from); None otherwise."""
+        commitment = yield from self._weight_commitment(candidate)
+        if commitment is None:
+            return None
+        global_round = self.synchronized_data.global_round + 1
+        try:
+            envelope = model_envelope.seal_model(
+                candidate, global_round, self.party_index(self.me), self.box_public_keys()
             )
-        else:
-            payload = GlobalModelVotePayload(
-                self.me,
-                global_model_digest=learning.model_digest(candidate),
-                global_round=self.synchronized_data.global_round + 1,
-                weight_commitment=commitment,
-            )
-        yield from self.submit(payload)
+        except model_envelope.ModelEnvelopeError as error:
+            self.context.logger.error(f"Rejecting: cannot seal the candidate model: {error}")
+            return None
+        stored = yield from self.store_blob(MODEL_ENVELOPE_BLOB, envelope)
+        if stored is None:
+            self.context.logger.error("Rejecting: IPFS did not store the candidate's model envelope")
+            return None
+        return GlobalModelVotePayload(
+            self.me,
+            global_model_digest=learning.model_digest(candidate),
+            global_round=global_round,
+            weight_commitment=commitment,
+            model_envelope_cid=stored[0],
+            model_envelope_digest=stored[1],
+        )
 
     def _weight_commitment(
         self, candidate: learning.MnistCnn

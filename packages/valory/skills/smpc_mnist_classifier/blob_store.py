@@ -2,8 +2,8 @@
 
 IPFS (kubo) is shared and may be down for a while or lose blobs (anyone on the host can unpin them).
 Each agent therefore keeps a local copy of every blob it published and of each accepted round's agreed
-aggregate, for the last `keep_periods` periods, so it can publish them again; older periods are dropped
-(after their content ids are unpinned from kubo). Plain module: no AEA imports.
+aggregate, for the last `keep_periods` periods and the period of the last accepted model, so it can publish
+them again; older periods are dropped (after their content ids are unpinned from kubo). Plain module: no AEA imports.
 """
 
 import hashlib
@@ -85,13 +85,14 @@ class BlobStore:
                 return path.name, blob
         return None
 
-    def expired(self, current_period: int) -> Dict[int, List[str]]:
-        """The periods older than the last `keep_periods`, each with the content ids its blobs had on IPFS."""
+    def expired(self, current_period: int, last_accepted_period: int) -> Dict[int, List[str]]:
+        """The periods older than the last `keep_periods`, each with the content ids its blobs had on IPFS; the
+        period of the last accepted model never expires (agents that missed rounds open its envelopes)."""
         oldest_kept = current_period - self.keep_periods + 1
         return {
             period: sorted(path.read_text().strip() for path in folder.glob(f"*{CID_SUFFIX}"))
             for period, folder in self._periods()
-            if period < oldest_kept
+            if period < oldest_kept and period != last_accepted_period
         }
 
     def drop(self, period: int) -> None:

@@ -619,13 +619,31 @@ def unflatten_model(vector: np.ndarray) -> MnistCnn:
 
 def vector_digest(vector: np.ndarray) -> str:
     """sha256 hex of the canonical bytes: the parameter vector as little-endian float32."""
-    canonical = check_parameter_vector(vector).astype(DIGEST_DTYPE)
-    return hashlib.sha256(canonical.tobytes()).hexdigest()
+    return hashlib.sha256(canonical_bytes(vector)).hexdigest()
+
+
+def canonical_bytes(vector: np.ndarray) -> bytes:
+    """The parameter vector as little-endian float32: what a model digest hashes and a model envelope seals."""
+    return check_parameter_vector(vector).astype(DIGEST_DTYPE).tobytes()
 
 
 def model_digest(model: MnistCnn) -> str:
     """sha256 hex identifying a model's exact parameters, for agents to agree on the same global model."""
     return vector_digest(flatten_model(model))
+
+
+def model_to_bytes(model: MnistCnn) -> bytes:
+    """A model's canonical bytes: their sha256 hex is its model digest, so an opened envelope checks against it."""
+    return canonical_bytes(flatten_model(model))
+
+
+def model_from_bytes(blob: bytes) -> MnistCnn:
+    """The model of canonical bytes (model_to_bytes), after checking their length and finiteness."""
+    if len(blob) != PARAMETER_COUNT * DIGEST_DTYPE.itemsize:
+        raise ModelParametersError(
+            f"a model is {PARAMETER_COUNT * DIGEST_DTYPE.itemsize} bytes, not {len(blob)}"
+        )
+    return unflatten_model(np.frombuffer(blob, dtype=DIGEST_DTYPE))
 
 
 def model_update(local_model: MnistCnn, global_model: MnistCnn) -> np.ndarray:

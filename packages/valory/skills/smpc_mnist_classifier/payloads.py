@@ -1,7 +1,7 @@
 """Payloads the agents commit to Tendermint: small values only (digests, IPFS content ids, counters)."""
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 from packages.valory.skills.abstract_round_abci.base import BaseTxPayload
 
@@ -101,12 +101,20 @@ class DecryptionSharePayload(BaseTxPayload):
 
 @dataclass(frozen=True)
 class GlobalModelVotePayload(BaseTxPayload):
-    """An agent's vote on the next global model and the KZG commitment of its quantised weights, which
-    proofs of inference with it carry (all None: it rejects the decrypted average)."""
+    """An agent's vote on the next global model, the KZG commitment of its quantised weights, which
+    proofs of inference with it carry, and where its envelope of that model (sealed to the key holders) is on
+    IPFS, from which an agent that missed rounds takes it (all None: it rejects the decrypted average)."""
 
     global_model_digest: Optional[str]
     global_round: Optional[int]
     weight_commitment: Optional[str]
+    model_envelope_cid: Optional[str]
+    model_envelope_digest: Optional[str]
+
+    @property
+    def selection(self) -> Tuple[Optional[str], Optional[int], Optional[str]]:
+        """What the voters must agree on; each voter's envelope is sealed under its own random key, so not it."""
+        return self.global_model_digest, self.global_round, self.weight_commitment
 
 
 @dataclass(frozen=True)

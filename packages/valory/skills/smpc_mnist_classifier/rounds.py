@@ -19,10 +19,13 @@ shares) travel through IPFS. See composition.py for the chain.
 import datetime
 import json
 from abc import ABC
+from collections import Counter
+from dataclasses import replace
 from enum import Enum
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple, Type, cast
 
 from packages.valory.skills.abstract_round_abci.base import (
+    ABCIAppException,
     ABCIAppInternalError,
     AbciApp,
     AbciAppTransitionFunction,
@@ -709,7 +712,8 @@ class DecryptionShareRound(KeyHolderCollectionRound):
 
 
 class GlobalModelVoteRound(CollectSameUntilThresholdRound):
-    """Agents vote on the decrypted new global model; a quorum accepts it."""
+    """Agents vote on the decrypted new global model; a quorum accepts it. Votes count by their selection
+    (digest, round, weight commitment): each voter's model envelope is its own and goes into the round record."""
 
     payload_class = GlobalModelVotePayload
     synchronized_data_class = SynchronizedData
@@ -722,6 +726,37 @@ class GlobalModelVoteRound(CollectSameUntilThresholdRound):
         get_name(SynchronizedData.global_round),
         get_name(SynchronizedData.weight_commitment),
     )
+
+    def check_payload(self, payload: GlobalModelVotePayload) -> None:  # type: ignore[override]
+        """Refuse a vote for a model without its envelope (content id and SHA-256 hex digest), or a rejection
+        with one."""
+        super().check_payload(payload)
+        cid, digest = payload.model_envelope_cid, payload.model_envelope_digest
+        if payload.global_model_digest is None:
+            if cid is not None or digest is not None:
+                raise TransactionNotValidError(f"the rejection of {payload.sender} names a model envelope")
+        elif not cid or digest is None or not is_digest_hex(digest):
+            raise TransactionNotValidError(
+                f"the vote of {payload.sender} needs its model envelope's content id and SHA-256 hex digest"
+            )
+
+    @property
+    def payload_values_count(self) -> Counter:
+        """How many voters cast each selection."""
+        return Counter(payload.selection for payload in cast(List[GlobalModelVotePayload], self.payloads))
+
+    def check_majority_possible(
+        self,
+        votes_by_participant: Dict[str, BaseTxPayload],
+        nb_participants: int,
+        exception_cls: Type[ABCIAppException] = ABCIAppException,
+    ) -> None:
+        """As for any vote, on the votes' selections: the envelopes differ from voter to voter."""
+        selections = {
+            sender: replace(cast(GlobalModelVotePayload, vote), model_envelope_cid=None, model_envelope_digest=None)
+            for sender, vote in votes_by_participant.items()
+        }
+        super().check_majority_possible(selections, nb_participants, exception_cls)
 
     def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
         """On acceptance, also record the round: period, digests, content ids and contributors."""
@@ -750,6 +785,7 @@ def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
         "global_round": data.global_round,
         "period": period,
         "global_model_digest": data.global_model_digest,
+        "global_model_envelopes": accepted_model_envelopes(data),
         "key_epoch": data.key_epoch,
         "weight_commitment": data.weight_commitment,
         "joint_public_key_digest": data.joint_public_key_digest,
@@ -769,6 +805,16 @@ def round_record(data: SynchronizedData, period: int) -> Dict[str, Any]:
             sender: {"cid": share.shares_cid, "digest": share.shares_digest}
             for sender, share in sorted(data.decryption_shares.items())
         },
+    }
+
+
+def accepted_model_envelopes(data: SynchronizedData) -> Dict[str, Dict[str, str]]:
+    """Where each voter for the accepted model put its envelope of it (content id and digest), by voter."""
+    accepted = (data.global_model_digest, data.global_round, data.weight_commitment)
+    return {
+        sender: {"cid": str(vote.model_envelope_cid), "digest": str(vote.model_envelope_digest)}
+        for sender, vote in sorted(data.global_model_votes.items())
+        if vote.selection == accepted
     }
 
 

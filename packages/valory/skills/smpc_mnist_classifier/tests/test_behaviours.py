@@ -35,7 +35,7 @@ from packages.valory.skills.abstract_round_abci.behaviour_utils import BaseBehav
 from packages.valory.skills.abstract_round_abci.test_tools.base import FSMBehaviourBaseCase
 from packages.valory.skills.reset_pause_abci.behaviours import ResetAndPauseBehaviour
 from packages.valory.skills.smpc_mnist_classifier import behaviours as behaviours_module
-from packages.valory.skills.smpc_mnist_classifier import learning
+from packages.valory.skills.smpc_mnist_classifier import learning, model_envelope
 from packages.valory.skills.smpc_mnist_classifier import threshold_ckks as ckks
 from packages.valory.skills.smpc_mnist_classifier.behaviours import (
     BASE_MODEL_DOMAIN,
@@ -1091,6 +1091,12 @@ class TestGlobalModelVoteBehaviour(DecryptionCase):
         assert candidate is not None
         assert payload.global_round == 3
         assert payload.global_model_digest == learning.model_digest(candidate)
+        assert payload.model_envelope_cid is not None
+        envelope = self.ipfs.blob(payload.model_envelope_cid)
+        assert sha256_hex(envelope) == payload.model_envelope_digest
+        box_key = cast(PrivateKey, self.private.box_key)
+        opened = model_envelope.open_model(envelope, MY_INDEX, box_key, MY_INDEX, 3, learning.model_digest(candidate))
+        assert learning.model_to_bytes(opened) == learning.model_to_bytes(candidate)
         expected = learning.flatten_model(learning.build_model(1)) + plain
         np.testing.assert_allclose(learning.flatten_model(candidate), expected, atol=1e-5)
 
@@ -1280,13 +1286,16 @@ class TestCatchUp(DecryptionCase):
             N_PARTIES,
             THRESHOLD,
         ).values
-        digest = learning.model_digest(learning.apply_update(learning.build_model(1), average))
+        accepted_model = learning.apply_update(learning.build_model(1), average)
+        digest = learning.model_digest(accepted_model)
+        envelope = model_envelope.seal_model(accepted_model, 1, index_of("agent_1"), epoch.box_public_keys)
         updates = {payload["sender"]: payload for payload in values["submitted_updates"].values()}
         reports = {payload["sender"]: payload for payload in values["training_reports"].values()}
         record = {
             "global_round": 1,
             "period": 0,
             "global_model_digest": digest,
+            "global_model_envelopes": {"agent_1": dict(zip(("cid", "digest"), self.ipfs.put(envelope)))},
             "joint_public_key_digest": epoch.public_key.digest.hex(),
             "aggregate_digest": aggregate.digest.hex(),
             "included_updates": {
@@ -1389,19 +1398,211 @@ class TestCatchUp(DecryptionCase):
         assert self.private.adopted_round == 1
         assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
 
-    def test_a_record_whose_aggregate_does_not_match_leaves_the_agent_sitting_out(
+    def test_a_record_that_cannot_be_rebuilt_falls_back_to_the_agreed_model_on_ipfs(
         self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
     ) -> None:
-        """Updates that do not give the recorded aggregate are not decrypted: the agent stays behind, sits out."""
-        values, _ = self.missed_round(epoch, agent_data)
+        """Updates that do not give the recorded aggregate are not decrypted (e.g. pruned or tampered blobs): the
+        agent opens a voter's envelope of the accepted model instead, checks its digest and trains."""
+        values, digest = self.missed_round(epoch, agent_data)
         values["accepted_round_record"]["aggregate_digest"] = "12" * 32
         patches = self.trained(epoch, agent_data, learning.build_model(2))
         with caplog.at_level(logging.INFO):
             payload = self.run_behaviour(
                 TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
             )
+        assert "Could not rebuild global round 1: its updates do not sum to the recorded digest" in caplog.text
+        assert "Caught up: global round 1 (this agent held round 0) opened from the envelope of agent_1" in caplog.text
+        assert self.private.adopted_round == 1
+        assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
+
+    def test_a_record_that_cannot_be_rebuilt_nor_fetched_leaves_the_agent_sitting_out(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """No rebuild and no copy of the agreed model: the agent stays behind and sits out, saying why."""
+        values, _ = self.missed_round(epoch, agent_data)
+        values["accepted_round_record"]["aggregate_digest"] = "12" * 32
+        self.ipfs.files.pop(values["accepted_round_record"]["global_model_envelopes"]["agent_1"]["cid"])
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(
+                TrainingBehaviour, self.data(period=1, **values), Event.DONE_TRAINING, SubmitUpdateBehaviour, patches
+            )
         assert payload is None and self.private.adopted_round == 0
+        assert "Cannot catch up to global round 1: no envelope holds its agreed model; sitting out" in caplog.text
         assert "the agreed one is round 1" in caplog.text
+
+
+class TestCatchUpFromFarBehind(SmpcBehaviourTest):
+    """An agent that missed two or more accepted rounds holds no base to rebuild the last one from: it opens the
+    voters' envelopes of the accepted model (sealed to the key holders) in a fixed order and adopts the first whose
+    model has the agreed digest; a bad envelope is refused with a log line and the next voter's is tried."""
+
+    ROUND, PERIOD = 3, 4
+    VOTERS = ("agent_1", "agent_2", "agent_3")
+
+    @pytest.fixture(autouse=True)
+    def _own_run_folder(self, tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+        """Saved models and kept blobs go to this test's folder (this agent saved nothing of rounds 1 and 2)."""
+        monkeypatch.setitem(self.skill.skill_context.params.__dict__, "run_dir", tmp_path)
+        self.run_dir = tmp_path
+
+    def envelopes(self, sealed: Dict[str, bytes]) -> Dict[str, Dict[str, str]]:
+        """The record's envelope map of `sealed` (voter -> envelope), each published on IPFS."""
+        return {
+            voter: dict(zip(("cid", "digest"), self.ipfs.put(blob, "model_envelope"))) for voter, blob in sealed.items()
+        }
+
+    def sealed_by_voters(self, epoch: Epoch, model: learning.MnistCnn) -> Dict[str, bytes]:
+        """Each voter's envelope of `model` for round 3, sealed to the four key holders."""
+        return {
+            voter: model_envelope.seal_model(model, self.ROUND, index_of(voter), epoch.box_public_keys)
+            for voter in self.VOTERS
+        }
+
+    def far_behind(
+        self, epoch: Epoch, envelopes: Dict[str, Dict[str, str]], digest: str, **record: Any
+    ) -> SynchronizedData:
+        """Period 5 after round 3 was accepted in period 4 with `envelopes`; this agent last adopted nothing."""
+        record = {
+            "global_round": self.ROUND,
+            "period": self.PERIOD,
+            "global_model_digest": digest,
+            "global_model_envelopes": envelopes,
+            "joint_public_key_digest": epoch.public_key.digest.hex(),
+            **record,
+        }
+        accepted = dict(
+            global_model_digest=digest,
+            global_round=self.ROUND,
+            accepted_round_record=record,
+            final_round_record=record,
+            last_accepted_period=self.PERIOD,
+            settlement_failure="",
+        )
+        self.private.box_key = epoch.box_keys[ME]
+        return self.data(period=self.PERIOD + 1, **self.keyed(epoch, **accepted))
+
+    def train(
+        self, epoch: Epoch, agent_data: learning.AgentData, data: SynchronizedData, caplog: LogCaptureFixture
+    ) -> Optional[BaseTxPayload]:
+        """Run this agent's training behaviour on `data` (training yields a fixed model at once)."""
+        patches = self.trained(epoch, agent_data, learning.build_model(2))
+        with caplog.at_level(logging.INFO):
+            return self.run_behaviour(TrainingBehaviour, data, Event.DONE_TRAINING, SubmitUpdateBehaviour, patches)
+
+    def assert_caught_up_from(
+        self, voter: str, digest: str, payload: Optional[BaseTxPayload], caplog: LogCaptureFixture
+    ) -> None:
+        """Round 3 adopted from `voter`'s envelope, saved, and trained on."""
+        assert f"Caught up: global round 3 (this agent held round 0) opened from the envelope of {voter}" in caplog.text
+        assert self.private.adopted_round == 3
+        assert learning.model_digest(cast(learning.MnistCnn, self.private.global_model)) == digest
+        assert isinstance(payload, TrainingPayload) and payload.base_model_digest == digest
+        assert learning.model_digest(learning.load_model(self.run_dir / ME / "models" / "round_0003.pt")) == digest
+
+    def assert_sits_out(self, payload: Optional[BaseTxPayload]) -> None:
+        """Nothing adopted, saved or trained on."""
+        assert payload is None and self.private.adopted_round == 0
+        assert not (self.run_dir / ME / "models" / "round_0003.pt").exists()
+
+    def test_an_agent_three_rounds_behind_opens_the_accepted_model_and_trains_on_it(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """The model of round 3 comes from the first voter's envelope; IPFS holds it sealed only."""
+        accepted = learning.build_model(7)
+        digest = learning.model_digest(accepted)
+        envelopes = self.envelopes(self.sealed_by_voters(epoch, accepted))
+        payload = self.train(epoch, agent_data, self.far_behind(epoch, envelopes, digest), caplog)
+        self.assert_caught_up_from("agent_1", digest, payload, caplog)
+        plaintext = learning.model_to_bytes(accepted)[:4096]
+        assert all(plaintext not in self.ipfs.blob(envelope["cid"]) for envelope in envelopes.values())
+
+    @pytest.mark.parametrize(
+        "bad_envelope, refusal",
+        [
+            (lambda epoch, sealed: b"garbage", "truncated"),
+            (lambda epoch, sealed: sealed["agent_1"][:-1] + bytes([sealed["agent_1"][-1] ^ 1]), "does not open"),
+            (
+                lambda epoch, sealed: model_envelope.seal_model(learning.build_model(8), 3, 1, epoch.box_public_keys),
+                "its model is not the agreed model of global round 3",
+            ),
+            (
+                lambda epoch, sealed: model_envelope.seal_model(
+                    learning.build_model(7), 3, 1, {i: k for i, k in epoch.box_public_keys.items() if i != MY_INDEX}
+                ),
+                "is not sealed to party 4",
+            ),
+            (
+                lambda epoch, sealed: model_envelope.seal_model(learning.build_model(7), 2, 1, epoch.box_public_keys),
+                "it holds the model of global round 2, not 3",
+            ),
+            (lambda epoch, sealed: sealed["agent_2"], "sealed by party 2, published by party 1"),
+        ],
+        ids=["garbage", "tampered", "wrong-model", "not-sealed-to-me", "older-round", "copied"],
+    )
+    def test_a_bad_envelope_is_refused_and_the_next_voters_is_used(
+        self,
+        epoch: Epoch,
+        agent_data: learning.AgentData,
+        caplog: LogCaptureFixture,
+        bad_envelope: Callable[[Epoch, Dict[str, bytes]], bytes],
+        refusal: str,
+    ) -> None:
+        """A Byzantine first voter (agent_1) published a bad envelope: refused with its reason, agent_2's used."""
+        accepted = learning.build_model(7)
+        sealed = self.sealed_by_voters(epoch, accepted)
+        sealed["agent_1"] = bad_envelope(epoch, sealed)
+        digest = learning.model_digest(accepted)
+        payload = self.train(epoch, agent_data, self.far_behind(epoch, self.envelopes(sealed), digest), caplog)
+        assert "Refusing the model envelope of agent_1 for global round 3: " in caplog.text
+        assert refusal in caplog.text
+        self.assert_caught_up_from("agent_2", digest, payload, caplog)
+
+    def test_other_bytes_served_under_an_envelopes_content_id_are_refused(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """IPFS (or a peer) serves other bytes under agent_1's content id: the blob digest check refuses them."""
+        accepted = learning.build_model(7)
+        envelopes = self.envelopes(self.sealed_by_voters(epoch, accepted))
+        cid = envelopes["agent_1"]["cid"]
+        self.ipfs.files[cid] = {"model_envelope": to_text(b"other bytes")}
+        digest = learning.model_digest(accepted)
+        payload = self.train(epoch, agent_data, self.far_behind(epoch, envelopes, digest), caplog)
+        assert f"content {cid} does not match its agreed digest" in caplog.text
+        self.assert_caught_up_from("agent_2", digest, payload, caplog)
+
+    def test_no_envelope_with_the_agreed_model_leaves_the_agent_sitting_out(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """Every envelope holds another model than the agreed digest: nothing adopted, the agent sits out."""
+        envelopes = self.envelopes(self.sealed_by_voters(epoch, learning.build_model(8)))
+        data = self.far_behind(epoch, envelopes, learning.model_digest(learning.build_model(7)))
+        payload = self.train(epoch, agent_data, data, caplog)
+        assert caplog.text.count("its model is not the agreed model of global round 3") == len(self.VOTERS)
+        assert "Cannot catch up to global round 3: no envelope holds its agreed model; sitting out" in caplog.text
+        self.assert_sits_out(payload)
+
+    def test_a_model_sealed_in_another_key_epoch_is_not_opened(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """Round 3 was accepted under another joint key (this agent missed a rotation): its envelopes are sealed to
+        box keys of that epoch, so the agent says so and sits out until a round is accepted in its epoch."""
+        accepted = learning.build_model(7)
+        envelopes = self.envelopes(self.sealed_by_voters(epoch, accepted))
+        data = self.far_behind(epoch, envelopes, learning.model_digest(accepted), joint_public_key_digest="34" * 32)
+        payload = self.train(epoch, agent_data, data, caplog)
+        assert "Cannot catch up to global round 3: its model is sealed to the key holders of a key epoch" in (
+            caplog.text
+        )
+        self.assert_sits_out(payload)
+
+    def test_a_record_without_model_envelopes_is_reported(
+        self, epoch: Epoch, agent_data: learning.AgentData, caplog: LogCaptureFixture
+    ) -> None:
+        """A record that names no envelope (no voter published one): the agent says it cannot catch up."""
+        payload = self.train(epoch, agent_data, self.far_behind(epoch, {}, "ab" * 32), caplog)
+        assert "Cannot catch up to global round 3: its record names no model" in caplog.text
+        self.assert_sits_out(payload)
 
 
 # ------------------------------------------------------------------------------------- IPFS outages

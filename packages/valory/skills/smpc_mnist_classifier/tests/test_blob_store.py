@@ -57,13 +57,23 @@ def test_periods_beyond_keep_periods_expire_with_their_content_ids_until_dropped
     for period in range(1, 7):
         digest = store.keep(period, "encrypted_update", f"update {period}".encode())
         store.remember_cid(period, digest, f"cid-{period}")
-    assert store.expired(6) == {1: ["cid-1"], 2: ["cid-2"], 3: ["cid-3"]}
+    assert store.expired(6, last_accepted_period=5) == {1: ["cid-1"], 2: ["cid-2"], 3: ["cid-3"]}
     for period in (1, 2):
         store.drop(period)
     assert store.periods() == [3, 4, 5, 6]
     assert store.find(sha256_hex(b"update 2")) is None
     assert store.find(sha256_hex(b"update 3")) == ("encrypted_update", b"update 3")
-    assert store.expired(6) == {3: ["cid-3"]}
+    assert store.expired(6, last_accepted_period=5) == {3: ["cid-3"]}
+
+
+def test_the_period_of_the_last_accepted_model_never_expires(tmp_path: Path) -> None:
+    """No model accepted since period 2: its blobs (the model agents that missed rounds fetch) stay pinned."""
+    store = BlobStore(tmp_path, keep_periods=2)
+    for period in range(1, 7):
+        digest = store.keep(period, "global_model", f"model {period}".encode())
+        store.remember_cid(period, digest, f"cid-{period}")
+    assert store.expired(6, last_accepted_period=2) == {1: ["cid-1"], 3: ["cid-3"], 4: ["cid-4"]}
+    assert store.expired(6, last_accepted_period=-1) == {1: ["cid-1"], 2: ["cid-2"], 3: ["cid-3"], 4: ["cid-4"]}
 
 
 def test_settings_that_keep_nothing_are_refused(tmp_path: Path) -> None:

@@ -133,8 +133,8 @@ class TestABCIHandler:
         assert self.check(self.good_tx(self.participant)).code == OK_CODE
 
     def test_optional_fields_accept_none(self) -> None:
-        """A vote to reject (both fields None) is a well-formed payload."""
-        payload = GlobalModelVotePayload(self.other.address, None, None, None)
+        """A vote to reject (all fields None) is a well-formed payload."""
+        payload = GlobalModelVotePayload(self.other.address, None, None, None, None, None)
         assert self.check(signed(self.other, payload)).code == OK_CODE
 
     def test_chained_valory_payloads_with_nested_fields_pass(self) -> None:

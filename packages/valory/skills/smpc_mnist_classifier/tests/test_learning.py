@@ -40,7 +40,9 @@ from packages.valory.skills.smpc_mnist_classifier.learning import (
     load_mnist,
     load_model,
     model_digest,
+    model_from_bytes,
     model_from_state_dict,
+    model_to_bytes,
     model_update,
     partition_dirichlet,
     partition_iid,
@@ -619,6 +621,28 @@ def test_digest_is_sha256_of_little_endian_float32() -> None:
     nudged = vector.copy()
     nudged[-1] = np.nextafter(nudged[-1], np.float32(np.inf))
     assert vector_digest(nudged) != vector_digest(vector)
+
+
+def test_a_models_bytes_hash_to_its_digest_and_load_back_exactly() -> None:
+    """What IPFS carries is what the digest hashes, so a fetched copy checks against the agreed digest."""
+    model = unflatten_model(random_vector())
+    blob = model_to_bytes(model)
+    assert hashlib.sha256(blob).hexdigest() == model_digest(model)
+    assert model_digest(model_from_bytes(blob)) == model_digest(model)
+
+
+@pytest.mark.parametrize(
+    "blob, message",
+    [
+        (b"", "not 0"),
+        (b"\x00" * (4 * PARAMETER_COUNT - 1), "bytes, not"),
+        (np.full(PARAMETER_COUNT, np.nan, dtype="<f4").tobytes(), "non-finite"),
+    ],
+)
+def test_bytes_that_are_no_model_are_refused(blob: bytes, message: str) -> None:
+    """A truncated or non-finite blob never becomes a model."""
+    with pytest.raises(ModelParametersError, match=message):
+        model_from_bytes(blob)
 
 
 def test_update_is_local_minus_global_and_applies_back() -> None:

@@ -79,6 +79,7 @@ MODEL = "ef" * 32
 COMMITMENT = "c0" * 32
 OTHER_MODEL = "e0" * 32
 WEIGHTS = "c1" * 64  # a model's weight commitment (x || y)
+ENVELOPE_DIGEST = "e1" * 32  # a model envelope's digest (each voter's envelope is its own blob)
 QUAL = "agent_0,agent_1,agent_2,agent_3"
 EXCLUDED = '{"agent_1": "commitment-mismatch"}'
 # Enough end_block calls for any collection round to close once its threshold is reached.
@@ -874,13 +875,16 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
     """The vote accepts the quorum's model and records the accepted round."""
 
     def votes(self, values: Sequence[Tuple[Optional[str], Optional[int]]]) -> Dict[str, GlobalModelVotePayload]:
-        """Agent i votes values[i] = (model digest, global round), with the digest's weight commitment."""
+        """Agent i votes values[i] = (model digest, global round), with the digest's weight commitment and its
+        own envelope of the model (content id env-<agent>)."""
         return {
             sender: GlobalModelVotePayload(
                 sender,
                 global_model_digest=digest,
                 global_round=round_,
                 weight_commitment=None if digest is None else WEIGHTS if digest == MODEL else "c2" * 64,
+                model_envelope_cid=None if digest is None else f"env-{sender}",
+                model_envelope_digest=None if digest is None else ENVELOPE_DIGEST,
             )
             for sender, (digest, round_) in zip(self.agents, values)
         }
@@ -890,9 +894,16 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
         self.synchronized_data = self.completed_update()
         test_round = GlobalModelVoteRound(synchronized_data=self.synchronized_data, context=MagicMock())
 
-        def expected(data: BaseSynchronizedData, _round: Any) -> BaseSynchronizedData:
-            """The update the round should make."""
-            accepted = cast_data(data.update(global_model_digest=MODEL, global_round=1, weight_commitment=WEIGHTS))
+        def expected(data: BaseSynchronizedData, voted: GlobalModelVoteRound) -> BaseSynchronizedData:
+            """The update the round should make (the record names the voters' envelopes)."""
+            accepted = cast_data(
+                data.update(
+                    global_model_digest=MODEL,
+                    global_round=1,
+                    weight_commitment=WEIGHTS,
+                    global_model_votes=voted.serialized_collection,
+                )
+            )
             return accepted.update(last_accepted_period=0, accepted_round_record=round_record(accepted, 0))
 
         self._complete_run(
@@ -913,7 +924,8 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
         )
 
     def test_the_record_names_what_was_agreed(self) -> None:
-        """The record holds the included updates only (cid, digest, count) and every published share bundle."""
+        """The record holds the envelopes of the accepted model's voters only, the included updates only (cid,
+        digest, count) and every published share bundle."""
         test_round = GlobalModelVoteRound(synchronized_data=self.completed_update(), context=MagicMock())
         for payload in self.votes([(MODEL, 1)] * 3 + [(OTHER_MODEL, 1)]).values():
             deliver(test_round, payload)
@@ -925,6 +937,9 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
             "global_round": 1,
             "period": 0,
             "global_model_digest": MODEL,
+            "global_model_envelopes": {
+                agent: {"cid": f"env-{agent}", "digest": ENVELOPE_DIGEST} for agent in ("agent_0", "agent_1", "agent_2")
+            },
             "key_epoch": 0,
             "weight_commitment": WEIGHTS,
             "joint_public_key_digest": JOINT_KEY,
@@ -968,6 +983,44 @@ class TestGlobalModelVoteRound(BaseCollectSameUntilThresholdRoundTest, SmpcRound
         data = cast_data(synchronized_data)
         assert (data.global_round, data.last_accepted_period, data.accepted_round_record) == (0, -1, {})
 
+    def test_votes_with_different_envelopes_still_agree(self) -> None:
+        """Three votes for one model, each with its own envelope: the quorum is reached as soon as the third
+        arrives (envelopes are not part of what the voters agree on)."""
+        test_round = GlobalModelVoteRound(synchronized_data=self.completed_update(), context=MagicMock())
+        votes = list(self.votes([(MODEL, 1)] * 3 + [(OTHER_MODEL, 1)]).values())
+        for payload in [votes[3], votes[0], votes[1]]:
+            deliver(test_round, payload)
+            assert test_round.end_block() is None
+        deliver(test_round, votes[2])
+        synchronized_data, event = test_round.end_block()
+        assert event == Event.DONE_UPDATE
+        assert sorted(cast_data(synchronized_data).accepted_round_record["global_model_envelopes"]) == self.agents[:3]
+
+    @pytest.mark.parametrize(
+        "cid, digest, message",
+        [
+            (None, None, "needs its model envelope"),
+            ("", ENVELOPE_DIGEST, "needs its model envelope"),
+            ("env", None, "needs its model envelope"),
+            ("env", "not-hex", "needs its model envelope"),
+        ],
+    )
+    def test_a_vote_for_a_model_without_its_envelope_is_refused(
+        self, cid: Optional[str], digest: Optional[str], message: str
+    ) -> None:
+        """Every vote for a model leaves an agent that misses the round a way to take it."""
+        test_round = GlobalModelVoteRound(synchronized_data=self.completed_update(), context=MagicMock())
+        payload = GlobalModelVotePayload(self.agents[0], MODEL, 1, WEIGHTS, cid, digest)
+        with pytest.raises(TransactionNotValidError, match=message):
+            test_round.check_payload(payload)
+
+    def test_a_rejection_naming_an_envelope_is_refused(self) -> None:
+        """A rejection carries no model, so no envelope."""
+        test_round = GlobalModelVoteRound(synchronized_data=self.completed_update(), context=MagicMock())
+        payload = GlobalModelVotePayload(self.agents[0], None, None, None, "env", ENVELOPE_DIGEST)
+        with pytest.raises(TransactionNotValidError, match="names a model envelope"):
+            test_round.check_payload(payload)
+
     def test_split_vote_is_no_majority(self) -> None:
         """Two against two can never reach the quorum of three."""
         test_round = GlobalModelVoteRound(synchronized_data=self.completed_update(), context=MagicMock())
@@ -1004,7 +1057,7 @@ class TestSynchronizedData(SmpcRoundTest):
 
         vote = GlobalModelVoteRound(synchronized_data=self.completed_update(data), context=MagicMock())
         for sender in participants:
-            deliver(vote, GlobalModelVotePayload(sender, MODEL, 1, WEIGHTS))
+            deliver(vote, GlobalModelVotePayload(sender, MODEL, 1, WEIGHTS, f"env-{sender}", ENVELOPE_DIGEST))
         data = cast_data(vote.end_block()[0])
         assert data.last_accepted_period == 0
 
