@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 import yaml
 from aea.test_tools.utils import wait_for_condition
@@ -224,12 +224,15 @@ class LocalService:
 
     skill_overrides set skill params (by upper-case name) for every agent, agent_overrides per agent index.
     offenders (tests only) name, per agent index, a round behaviour of tests/offenders.py that agent runs.
+    held_back names agents that start() leaves out with their nodes, for start_held_back() to start later (an
+    agent that comes late to registration, see REGISTRATION_MIN_AGENTS).
     """
 
     run_dir: Path
     skill_overrides: Dict[str, str] = field(default_factory=dict)
     agent_overrides: Dict[int, Dict[str, str]] = field(default_factory=dict)
     offenders: Dict[int, str] = field(default_factory=dict)
+    held_back: FrozenSet[int] = frozenset()
     supervisor: Supervisor = field(default_factory=Supervisor)
     deployment: Optional[chain.ChainDeployment] = None
     verifier_source: Optional[Path] = None  # the proof circuit's generated Solidity verifier (prepare sets it)
@@ -470,26 +473,39 @@ class LocalService:
         retries a refused connection.
         """
         self.write_agents_file()
-        participants = self.addresses()
         self.start_chain()
         self.start_ipfs()
-        for i, agent_dir in enumerate(self.agent_dirs):
-            self.supervisor.start(
-                ProcessSpec(
-                    agent_name(i),
-                    [tool("aea"), "-s", "run"],
-                    agent_dir,
-                    self.agent_environment(i, participants),
-                    self.console_path(agent_name(i)),
-                )
-            )
+        started = [i for i in range(NUMBER_OF_AGENTS) if i not in self.held_back]
+        for i in started:
+            self.supervisor.start(self.agent_spec(i))
         self.supervisor.run()
+        self._start_nodes(started)
+
+    def start_held_back(self, index: int) -> None:
+        """Start held-back agent `index`, then its node once the agent serves ABCI (it catches up from its peers)."""
+        self.supervisor.start(self.agent_spec(index))
+        self._start_nodes([index])
+
+    def _start_nodes(self, indices: Sequence[int]) -> None:
+        """Wait until the agents `indices` serve ABCI, start their nodes, wait until those answer /health."""
         self._wait_until(
-            lambda i: port_open(NodePorts.of(i).abci), "serve ABCI", agent_name
+            lambda i: port_open(NodePorts.of(i).abci), "serve ABCI", agent_name, indices
         )
-        for i in range(NUMBER_OF_AGENTS):
+        for i in indices:
             self.supervisor.start(self.node_spec(i))
-        self._wait_until(lambda i: node_healthy(NodePorts.of(i).rpc), "answer /health", node_name)
+        self._wait_until(
+            lambda i: node_healthy(NodePorts.of(i).rpc), "answer /health", node_name, indices
+        )
+
+    def agent_spec(self, index: int) -> ProcessSpec:
+        """How agent `index` runs: `aea -s run` in its folder, with its environment."""
+        return ProcessSpec(
+            agent_name(index),
+            [tool("aea"), "-s", "run"],
+            self.agent_dirs[index],
+            self.agent_environment(index, self.addresses()),
+            self.console_path(agent_name(index)),
+        )
 
     def node_spec(self, index: int) -> ProcessSpec:
         """How node `index` runs: (re)started only while its agent serves ABCI."""
@@ -528,9 +544,13 @@ class LocalService:
         self.supervisor.stop(["ipfs"])
 
     def _wait_until(
-        self, ready: Callable[[int], bool], what: str, name: Callable[[int], str]
+        self,
+        ready: Callable[[int], bool],
+        what: str,
+        name: Callable[[int], str],
+        indices: Sequence[int],
     ) -> None:
-        """Poll until `ready(i)` holds for every agent index; fail naming the ones that never got there."""
+        """Poll until `ready(i)` holds for every index in `indices`; fail naming the ones that never got there."""
 
         def all_ready() -> bool:
             """Every process ready; fail at once if the supervisor gave up on one."""
@@ -539,7 +559,7 @@ class LocalService:
                 raise RuntimeError(
                     f"{gave_up} kept crashing; see their console logs in {self.run_dir / 'logs'}"
                 )
-            return all(ready(i) for i in range(NUMBER_OF_AGENTS))
+            return all(ready(i) for i in indices)
 
         try:
             wait_for_condition(
@@ -548,7 +568,7 @@ class LocalService:
                 period=READY_POLL_SECONDS,
             )
         except TimeoutError as error:
-            late = [name(i) for i in range(NUMBER_OF_AGENTS) if not ready(i)]
+            late = [name(i) for i in indices if not ready(i)]
             raise RuntimeError(
                 f"{late} did not {what} within {READY_SECONDS} s; see {self.run_dir / 'logs'}"
             ) from error

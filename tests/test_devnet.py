@@ -1,15 +1,17 @@
-"""The local runner's own parts: the process supervisor and the status read from agents' logs."""
+"""The local runner's own parts: the process supervisor, the status read from agents' logs, held-back agents."""
 
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from functools import partial
 from typing import Callable, List
 
 import pytest
 from _pytest.monkeypatch import MonkeyPatch
 
+from devnet import service as service_module
 from devnet import supervisor as supervisor_module
 from devnet.status import AgentStatus, ServiceStatus, short_address
 from devnet.supervisor import Event, EventKind, ProcessSpec, Supervisor
@@ -166,3 +168,48 @@ def test_supervisor_events_show_on_the_agents_row(tmp_path: Path) -> None:
     assert status.agents[0].last_notice == notices[0]
     assert status.update(events) == []
     assert short_address(ADDRESS) == "0x1234…5678"
+
+
+class RecordingSupervisor(Supervisor):
+    """A supervisor that records what it is asked to start and starts nothing."""
+
+    def __init__(self) -> None:
+        """Nothing started yet."""
+        super().__init__()
+        self.started: List[str] = []
+
+    def start(self, spec: ProcessSpec) -> None:
+        """Record the process' name."""
+        self.started.append(spec.name)
+
+    def run(self) -> None:
+        """No monitoring thread."""
+
+    def gave_up(self) -> List[str]:
+        """Nothing ever crashes."""
+        return []
+
+
+def test_a_held_back_agent_and_its_node_start_only_when_asked(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    """held_back={3}: start() runs agents and nodes 0-2 (waiting only for those), start_held_back(3) the last pair."""
+    recorder = RecordingSupervisor()
+    service = service_module.LocalService(tmp_path, supervisor=recorder, held_back=frozenset({3}))
+    polled: List[int] = []
+    for method in ("write_agents_file", "start_chain", "start_ipfs"):
+        monkeypatch.setattr(service, method, lambda: None)
+    monkeypatch.setattr(service, "agent_environment", lambda index, participants: {})
+    monkeypatch.setattr(service, "addresses", lambda: [ADDRESS] * service_module.NUMBER_OF_AGENTS)
+
+    def listens(name: Callable[[int], str], port: int) -> bool:
+        """A port of agent i's block answers once the process `name(i)` was started."""
+        index = (port - service_module.BASE_PORT) // service_module.PORTS_PER_NODE
+        polled.append(index)
+        return name(index) in recorder.started
+
+    monkeypatch.setattr(service_module, "port_open", partial(listens, service_module.agent_name))
+    monkeypatch.setattr(service_module, "node_healthy", partial(listens, service_module.node_name))
+    service.start()
+    assert recorder.started == ["agent_0", "agent_1", "agent_2", "node_0", "node_1", "node_2"]
+    assert 3 not in polled
+    service.start_held_back(3)
+    assert recorder.started[6:] == ["agent_3", "node_3"]

@@ -8,7 +8,6 @@ import yaml
 from packages.valory.skills.registration_abci.rounds import (
     FinishedRegistrationRound,
     RegistrationRound,
-    RegistrationStartupRound,
 )
 from packages.valory.skills.reset_pause_abci.rounds import (
     FinishedResetAndPauseErrorRound,
@@ -34,6 +33,7 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     ComplaintRound,
     JustificationRound,
     PrepareSettlementRound,
+    RegistrationStartupRound,
     SettlementFailedRound,
     SubmitUpdateRound,
     TrainingRound,

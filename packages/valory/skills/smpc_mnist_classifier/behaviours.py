@@ -46,8 +46,10 @@ from packages.valory.skills.abstract_round_abci.behaviours import (
     BaseBehaviour,
 )
 from packages.valory.skills.registration_abci.behaviours import (
-    AgentRegistrationRoundBehaviour,
-    RegistrationStartupBehaviour,
+    RegistrationBehaviour,
+)
+from packages.valory.skills.registration_abci.behaviours import (
+    RegistrationStartupBehaviour as AllAgentsRegistrationStartupBehaviour,
 )
 from packages.valory.skills.reset_pause_abci.behaviours import (
     ResetPauseABCIConsensusBehaviour,
@@ -108,6 +110,7 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     KeyEpochCheckRound,
     KeyExchangeRound,
     PrepareSettlementRound,
+    RegistrationStartupRound,
     SettlementFailedRound,
     SubmitUpdateRound,
     SynchronizedData,
@@ -238,6 +241,16 @@ class SmpcMnistBaseBehaviour(BaseBehaviour, ABC):
         return self.synchronized_data.key_holders.index(address) + 1
 
     def submit(self, payload: Any) -> Generator:
+        """Send a payload to consensus, wait for the round to end, and finish this behaviour; an agent that is not
+        active yet (registration closed without it) sits out instead: its payload would be refused."""
+        if self.me not in self.synchronized_data.participants:
+            yield from self.sit_out(
+                "this agent is not active yet (registration closed without it): it joins at the next key epoch"
+            )
+            return
+        yield from self.send_and_wait(payload)
+
+    def send_and_wait(self, payload: Any) -> Generator:
         """Send a payload to consensus, wait for the round to end, and finish this behaviour."""
         with self.context.benchmark_tool.measure(self.behaviour_id).consensus():
             yield from self.send_a2a_transaction(payload)
@@ -736,7 +749,8 @@ class KeyExchangeBehaviour(SmpcMnistBaseBehaviour):
             payload = KeyExchangePayload(
                 self.me, box_public_key=bytes(box_key.public_key).hex()
             )
-        yield from self.submit(payload)
+        # Every participant may join a key epoch, also one that is not active yet (KeyExchangeRound).
+        yield from self.send_and_wait(payload)
 
 
 class DealingCommitBehaviour(SmpcMnistBaseBehaviour):
@@ -1536,13 +1550,20 @@ def settlement_failure_reason(data: SynchronizedData) -> str:
     )
 
 
+class RegistrationStartupBehaviour(AllAgentsRegistrationStartupBehaviour):
+    """valory's startup registration, for this service's startup round (which may close at a deadline)."""
+
+    matching_round: Type[AbstractRound] = RegistrationStartupRound
+
+
 class SmpcMnistRoundBehaviour(AbstractRoundBehaviour):
     """Runs the service's chained FSM: registration, key generation, training, update, settlement, reset."""
 
     initial_behaviour_cls = RegistrationStartupBehaviour
     abci_app_cls = SmpcMnistServiceAbciApp
     behaviours: Set[Type[BaseBehaviour]] = {
-        *AgentRegistrationRoundBehaviour.behaviours,
+        RegistrationStartupBehaviour,
+        RegistrationBehaviour,
         KeyExchangeBehaviour,
         DealingCommitBehaviour,
         DealingRevealBehaviour,

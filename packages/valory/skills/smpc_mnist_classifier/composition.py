@@ -1,14 +1,22 @@
-"""The service's full FSM: valory registration, the SMPC MNIST rounds, valory's transaction settlement of
-each accepted model through the Safe, and reset/pause closing each period (the next one starts with the
-key epoch check: keep the key and train, or generate a new one)."""
+"""The service's full FSM: registration (valory's, whose startup round may close at a deadline with fewer agents),
+the SMPC MNIST rounds, valory's transaction settlement of each accepted model through the Safe, and reset/pause
+closing each period (the next one starts with the key epoch check: keep the key and train, or generate a new one)."""
+
+from typing import Dict, Set
 
 from packages.valory.skills.abstract_round_abci.abci_app_chain import (
     AbciAppTransitionMapping,
     chain,
 )
+from packages.valory.skills.abstract_round_abci.base import (
+    AbciAppTransitionFunction,
+    AppState,
+)
 from packages.valory.skills.registration_abci.rounds import (
     AgentRegistrationAbciApp,
+    Event as RegistrationEvent,
     FinishedRegistrationRound,
+    RegistrationRound,
 )
 from packages.valory.skills.reset_pause_abci.rounds import (
     FinishedResetAndPauseErrorRound,
@@ -22,6 +30,7 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     FinishedUpdateGlobalModelRound,
     KeyEpochCheckRound,
     KeyExchangeRound,
+    RegistrationStartupRound,
     SettlementFailedRound,
     SmpcMnistClassifierAbciApp,
 )
@@ -31,6 +40,48 @@ from packages.valory.skills.transaction_settlement_abci.rounds import (
     RandomnessTransactionSubmissionRound,
     TransactionSubmissionAbciApp,
 )
+
+
+
+class RegistrationAbciApp(AgentRegistrationAbciApp):
+    """RegistrationAbciApp: valory's registration app with this service's RegistrationStartupRound (rounds.py), which
+    may close with fewer agents at a deadline.
+
+    Initial round: RegistrationStartupRound
+
+    Initial states: {RegistrationRound, RegistrationStartupRound}
+
+    Transition states:
+        0. RegistrationStartupRound
+            - done: 2.
+        1. RegistrationRound
+            - done: 2.
+            - no majority: 1.
+        2. FinishedRegistrationRound
+
+    Final states: {FinishedRegistrationRound}
+
+    Timeouts:
+
+    """
+
+    initial_round_cls: AppState = RegistrationStartupRound
+    initial_states: Set[AppState] = {RegistrationStartupRound, RegistrationRound}
+    transition_function: AbciAppTransitionFunction = {
+        RegistrationStartupRound: {
+            RegistrationEvent.DONE: FinishedRegistrationRound,
+        },
+        RegistrationRound: {
+            RegistrationEvent.DONE: FinishedRegistrationRound,
+            RegistrationEvent.NO_MAJORITY: RegistrationRound,
+        },
+        FinishedRegistrationRound: {},
+    }
+    db_pre_conditions: Dict[AppState, Set[str]] = {
+        RegistrationStartupRound: set(),
+        RegistrationRound: set(),
+    }
+
 
 abci_app_transition_mapping: AbciAppTransitionMapping = {
     FinishedRegistrationRound: KeyExchangeRound,
@@ -44,7 +95,7 @@ abci_app_transition_mapping: AbciAppTransitionMapping = {
 
 SmpcMnistServiceAbciApp = chain(
     (
-        AgentRegistrationAbciApp,
+        RegistrationAbciApp,
         SmpcMnistClassifierAbciApp,
         TransactionSubmissionAbciApp,
         ResetPauseAbciApp,

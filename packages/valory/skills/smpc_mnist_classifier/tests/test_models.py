@@ -1,4 +1,4 @@
-"""The service parameters: the initial model every agent starts from, the training period."""
+"""The service parameters: the initial model every agent starts from, the training period, registration."""
 
 from pathlib import Path
 from typing import Any, Dict
@@ -10,16 +10,22 @@ import yaml
 from aea.exceptions import AEAEnforceError
 
 from packages.valory.skills.smpc_mnist_classifier import learning
-from packages.valory.skills.smpc_mnist_classifier.models import INITIAL_MODEL_DIGEST, Params
+from packages.valory.skills.smpc_mnist_classifier.models import (
+    INITIAL_MODEL_DIGEST,
+    REGISTRATION_DEADLINE_SECONDS,
+    REGISTRATION_MIN_AGENTS,
+    Params,
+)
 
 SKILL_YAML = Path(__file__).resolve().parents[1] / "skill.yaml"
 SETUP = {"all_participants": ["0xa", "0xb"], "safe_contract_address": "0x0", "consensus_threshold": None}
+FOUR_AGENTS = {**SETUP, "all_participants": ["0xa", "0xb", "0xc", "0xd"]}
 
 
 def params(**overrides: Any) -> Params:
     """Params as the skill loads them from skill.yaml, with a registration setup and `overrides`."""
     args: Dict[str, Any] = yaml.safe_load(SKILL_YAML.read_text())["models"]["params"]["args"]
-    args.update(setup=SETUP, **overrides)
+    args.update({"setup": SETUP, **overrides})
     context = MagicMock(is_abstract_component=False)
     return Params(name="params", skill_context=context, **args)
 
@@ -70,3 +76,57 @@ def test_a_negative_block_retention_is_refused() -> None:
     assert params().retain_blocks == 0
     with pytest.raises(AEAEnforceError, match="retain_blocks must be 0"):
         params(retain_blocks=-1)
+
+
+def test_registration_waits_for_every_participant_by_default() -> None:
+    """registration_min_agents null: valory's rule (every participant); both params join the setup data, so only
+    agents configured alike register together."""
+    loaded = params(setup=FOUR_AGENTS)
+    assert loaded.registration_min_agents is None
+    assert loaded.setup_params[REGISTRATION_MIN_AGENTS] is None
+    assert loaded.setup_params[REGISTRATION_DEADLINE_SECONDS] == loaded.registration_deadline_seconds == 120.0
+
+
+@pytest.mark.parametrize("min_agents", [3, 4])
+def test_a_registration_minimum_the_service_runs_with_is_accepted(min_agents: int) -> None:
+    """Three of four (Tendermint's quorum, the decryption threshold, min_updates) or all four."""
+    loaded = params(setup=FOUR_AGENTS, registration_min_agents=min_agents)
+    assert loaded.registration_min_agents == loaded.setup_params[REGISTRATION_MIN_AGENTS] == min_agents
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"registration_min_agents": 5}, "registration_min_agents 5 is above the 4 participants"),
+        ({"registration_min_agents": 2}, "registration_min_agents 2 is below the consensus threshold 3"),
+        (
+            {"registration_min_agents": 3, "setup": {**FOUR_AGENTS, "consensus_threshold": 4}},
+            "registration_min_agents 3 is below the consensus threshold 4",
+        ),
+        (
+            {"registration_min_agents": 3, "decryption_threshold": 4},
+            "registration_min_agents 3 is below decryption_threshold 4",
+        ),
+        ({"registration_min_agents": 3, "min_updates": 4}, "registration_min_agents 3 is below min_updates 4"),
+        (
+            {"registration_min_agents": 3, "share_tm_config_on_startup": True},
+            "registration_min_agents below the participants needs share_tm_config_on_startup off",
+        ),
+        ({"registration_deadline_seconds": 0.0}, "registration_deadline_seconds must be above 0"),
+    ],
+    ids=[
+        "above the participants",
+        "below Tendermint's quorum",
+        "below the setup's consensus threshold",
+        "below the decryption threshold",
+        "below min_updates",
+        "with Tendermint configs shared on startup",
+        "no deadline",
+    ],
+)
+def test_a_registration_minimum_the_service_could_not_run_with_is_refused(
+    overrides: Dict[str, Any], error: str
+) -> None:
+    """The agent does not start, saying which bound the minimum breaks."""
+    with pytest.raises(AEAEnforceError, match=error):
+        params(**{"setup": FOUR_AGENTS, **overrides})

@@ -5,6 +5,7 @@ deliver_tx does it: check_payload (which may refuse with TransactionNotValidErro
 Collection rounds wait LATE_PAYLOAD_BLOCKS blocks after their threshold, so late payloads still count.
 """
 
+import datetime
 from types import SimpleNamespace
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from unittest.mock import MagicMock
@@ -24,6 +25,8 @@ from packages.valory.skills.abstract_round_abci.test_tools.rounds import (
     BaseCollectSameUntilThresholdRoundTest,
     BaseRoundTestClass,
 )
+from packages.valory.skills.registration_abci.payloads import RegistrationPayload
+from packages.valory.skills.registration_abci.rounds import Event as RegistrationEvent
 from packages.valory.skills.smpc_mnist_classifier.payloads import (
     AggregationPayload,
     DecryptionSharePayload,
@@ -59,6 +62,7 @@ from packages.valory.skills.smpc_mnist_classifier.rounds import (
     DealingRevealRound,
     JustificationRound,
     PrepareSettlementRound,
+    RegistrationStartupRound,
     SettlementFailedRound,
     SubmitUpdateRound,
     SmpcMnistClassifierAbciApp,
@@ -226,6 +230,111 @@ class SmpcRoundTest(BaseRoundTestClass):
         raise AssertionError(f"{type(test_round).__name__} did not close within {limit} blocks")
 
 
+# Tendermint stamps block 1 with the genesis time, set when the network was configured (here: long before).
+GENESIS_TIME = datetime.datetime(2022, 5, 20, 16, 0, 21)
+CHAIN_START = datetime.datetime(2026, 11, 27, 18, 0, 0)
+DEADLINE_SECONDS = 60.0
+SETUP = "setup data A"
+OTHER_SETUP = "setup data B"
+
+
+class TestRegistrationStartupRound(SmpcRoundTest):
+    """Registration at startup: every participant, or registration_min_agents of them once the deadline, counted
+    in block time from the chain's second block, passed; only registrations with the same setup data count."""
+
+    def registration(self, min_agents: Optional[int]) -> RegistrationStartupRound:
+        """The startup round of the four test participants with a registration minimum (None: all of them)."""
+        context = MagicMock()
+        context.params.registration_min_agents = min_agents
+        context.params.registration_deadline_seconds = DEADLINE_SECONDS
+        context.params.use_slashing = False
+        return RegistrationStartupRound(synchronized_data=self.synchronized_data, context=context)
+
+    @staticmethod
+    def register(test_round: RegistrationStartupRound, senders: Sequence[str], setup: str = SETUP) -> None:
+        """`senders` register with `setup` as their setup data."""
+        for sender in senders:
+            deliver(test_round, RegistrationPayload(sender, initialisation=setup))
+
+    @staticmethod
+    def block(test_round: RegistrationStartupRound, height: int, seconds: float) -> Optional[Tuple]:
+        """End block `height`, stamped `seconds` after the chain's start (block 2's time; block 1 carries the
+        genesis time)."""
+        round_sequence = test_round.context.state.round_sequence
+        round_sequence.height = height
+        round_sequence.last_timestamp = (
+            GENESIS_TIME if height == 1 else CHAIN_START + datetime.timedelta(seconds=seconds)
+        )
+        return test_round.end_block()
+
+    def blocks_until(self, test_round: RegistrationStartupRound, last_second: int) -> Optional[Tuple]:
+        """The genesis block, then one block a second up to `last_second` after the chain's start; the first result."""
+        result = self.block(test_round, 1, 0)
+        for second in range(last_second + 1):
+            if result is not None:
+                return result
+            result = self.block(test_round, second + 2, second)
+        return result
+
+    @pytest.mark.parametrize("min_agents", [None, 3, 4])
+    def test_every_participant_registered_closes_the_round_at_once(self, min_agents: Optional[int]) -> None:
+        """Four of four: done in the genesis block whatever the minimum, all four active, the setup data synced."""
+        test_round = self.registration(min_agents)
+        self.register(test_round, self.agents)
+        synchronized_data, event = self.block(test_round, 1, 0)
+        assert event == RegistrationEvent.DONE
+        assert synchronized_data.participants == frozenset(self.agents)
+        test_round.context.state.round_sequence.sync_db_and_slashing.assert_called_once_with(SETUP)
+
+    def test_below_the_minimum_the_round_never_closes(self) -> None:
+        """Two of a minimum of three: the deadline long passed, still registering."""
+        test_round = self.registration(3)
+        self.register(test_round, self.agents[:2])
+        assert self.blocks_until(test_round, int(10 * DEADLINE_SECONDS)) is None
+
+    def test_the_minimum_closes_the_round_only_once_the_deadline_passed(self) -> None:
+        """Three of four: nothing before 60 s of block time after the chain's start (block 1's genesis time does not
+        count), done in the first block at or past it, with the three active and a log naming the fourth."""
+        test_round = self.registration(3)
+        self.register(test_round, self.agents[:3])
+        assert self.blocks_until(test_round, int(DEADLINE_SECONDS) - 1) is None
+        synchronized_data, event = self.block(test_round, int(DEADLINE_SECONDS) + 2, DEADLINE_SECONDS)
+        assert event == RegistrationEvent.DONE
+        assert synchronized_data.participants == frozenset(self.agents[:3])
+        test_round.context.logger.info.assert_called_once_with(
+            f"Registration closed at its deadline with 3 agents; {[self.agents[3]]} join at the next key epoch"
+        )
+
+    def test_a_latecomer_before_the_deadline_is_still_registered(self) -> None:
+        """The fourth registers before the deadline: done at once with all four."""
+        test_round = self.registration(3)
+        self.register(test_round, self.agents[:3])
+        assert self.blocks_until(test_round, 30) is None
+        self.register(test_round, self.agents[3:])
+        synchronized_data, event = self.block(test_round, 33, 31)
+        assert event == RegistrationEvent.DONE
+        assert synchronized_data.participants == frozenset(self.agents)
+
+    def test_without_a_minimum_the_deadline_changes_nothing(self) -> None:
+        """registration_min_agents null (the default): valory's rule, every participant, however long it takes."""
+        test_round = self.registration(None)
+        self.register(test_round, self.agents[:3])
+        assert self.blocks_until(test_round, int(10 * DEADLINE_SECONDS)) is None
+
+    def test_different_setup_data_do_not_count_together(self) -> None:
+        """An agent configured differently is refused and does not count toward the minimum: two alike stay below
+        it past the deadline; a third alike closes the round without the different one."""
+        test_round = self.registration(3)
+        self.register(test_round, self.agents[:2])
+        with pytest.raises(TransactionNotValidError, match="not the same"):
+            test_round.check_payload(RegistrationPayload(self.agents[2], initialisation=OTHER_SETUP))
+        assert self.blocks_until(test_round, int(2 * DEADLINE_SECONDS)) is None
+        self.register(test_round, self.agents[3:])
+        synchronized_data, event = self.block(test_round, 200, 2 * DEADLINE_SECONDS + 1)
+        assert event == RegistrationEvent.DONE
+        assert synchronized_data.participants == frozenset(self.agents[:2] + self.agents[3:])
+
+
 class TestKeyExchangeRound(SmpcRoundTest):
     """Agents join the key epoch with a box key; the threshold closes the round after the late-payload blocks."""
 
@@ -283,6 +392,58 @@ class TestKeyExchangeRound(SmpcRoundTest):
         test_round = KeyExchangeRound(synchronized_data=self.synchronized_data, context=MagicMock())
         with pytest.raises(TransactionNotValidError):
             test_round.check_payload(KeyExchangePayload(self.agents[0], box_public_key=box_public_key))
+
+
+class TestAgentLeftOutOfRegistration(SmpcRoundTest):
+    """Registration closed at its deadline with three of four: the fourth is refused until a key epoch, which it
+    joins, becoming active from then on."""
+
+    def three_active(self) -> SynchronizedData:
+        """Data of a service whose registration closed with agent_0..agent_2 (agent_3 not active)."""
+        return self.data_with(participants=tuple(self.agents[:3]))
+
+    def test_the_agent_left_out_joins_at_the_next_key_epoch(self) -> None:
+        """All four send box keys: all four are key holders, and agent_3 is active from then on."""
+        test_round = KeyExchangeRound(synchronized_data=self.three_active(), context=MagicMock())
+        for sender in self.agents:
+            deliver(test_round, KeyExchangePayload(sender, box_public_key="00" * 32))
+        _, (synchronized_data, event) = self.blocks_until_done(test_round)
+        assert event == Event.DONE
+        assert cast_data(synchronized_data).key_holders == self.agents
+        assert synchronized_data.participants == frozenset(self.agents)
+        test_round.context.logger.info.assert_called_once_with(f"{[self.agents[3]]} join the service at this key epoch")
+
+    def test_a_key_epoch_of_the_active_agents_leaves_the_participants_as_they_are(self) -> None:
+        """The agent left out did not come: the three active agents hold the key, nobody joins."""
+        test_round = KeyExchangeRound(synchronized_data=self.three_active(), context=MagicMock())
+        for sender in self.agents[:3]:
+            deliver(test_round, KeyExchangePayload(sender, box_public_key="00" * 32))
+        _, (synchronized_data, _) = self.blocks_until_done(test_round)
+        assert synchronized_data.participants == frozenset(self.agents[:3])
+        test_round.context.logger.info.assert_not_called()
+
+    def test_an_agent_outside_the_service_still_cannot_join(self) -> None:
+        """Only the service's participants (all_participants) may join a key epoch."""
+        test_round = KeyExchangeRound(synchronized_data=self.three_active(), context=MagicMock())
+        with pytest.raises(TransactionNotValidError, match="not in list of participants"):
+            test_round.check_payload(KeyExchangePayload("outsider", box_public_key="00" * 32))
+
+    def test_until_then_the_agent_left_out_is_refused(self) -> None:
+        """Before its key epoch, the key epoch check (like every round but the key exchange) refuses agent_3."""
+        data = self.with_persisted_keys(self.with_key_holders(self.agents[:3], self.three_active()))
+        test_round = KeyEpochCheckRound(synchronized_data=data, context=MagicMock())
+        with pytest.raises(TransactionNotValidError, match="not in list of participants"):
+            test_round.check_payload(KeyEpochCheckPayload(self.agents[3], key_epoch_over=True, decryption_failed=True))
+
+    def test_one_of_three_active_agents_alone_cannot_force_a_rotation(self) -> None:
+        """f + 1 counts all four participants: with three active, one report still does not rotate the key."""
+        data = self.with_persisted_keys(self.with_key_holders(self.agents[:3], self.three_active()))
+        test_round = KeyEpochCheckRound(synchronized_data=data, context=MagicMock())
+        reports = [(True, True), (False, False), (False, False)]
+        for sender, (over, failed) in zip(self.agents[:3], reports):
+            deliver(test_round, KeyEpochCheckPayload(sender, key_epoch_over=over, decryption_failed=failed))
+        _, (_, event) = self.blocks_until_done(test_round)
+        assert event == Event.DONE
 
 
 class TestKeyGenerationRounds(SmpcRoundTest):
