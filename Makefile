@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: install sync lock check test run bench bench-disk evaluate chaos docker-images deploy deploy-stop test-deploy
+.PHONY: install sync lock check test run bench bench-disk evaluate chaos docker-images deploy deploy-stop test-deploy test-long
 
 install:
 	bash scripts/install.sh
@@ -45,6 +45,10 @@ deploy-stop:
 # Opt-in (not in `make test`: Docker install and image builds from scratch take too long for CI's budget): the compose deployment for real.
 test-deploy: docker-images
 	$(ENV) python -m pytest tests_docker
+
+# Opt-in (not in `make test`: service runs longer than CI's budget allows): late registration.
+test-long: check
+	$(ENV) python -m pytest tests_long
 
 # Evaluate a run's accepted models: make evaluate [RUN=runs/<ts>] [DATA_DIR=<IDX folder>] (default: the latest run).
 evaluate: install
