@@ -42,7 +42,6 @@ from packages.valory.skills.transaction_settlement_abci.rounds import (
 )
 
 
-
 class RegistrationAbciApp(AgentRegistrationAbciApp):
     """RegistrationAbciApp: valory's registration app with this service's RegistrationStartupRound (rounds.py), which
     may close with fewer agents at a deadline.
