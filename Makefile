@@ -46,7 +46,7 @@ deploy-stop:
 test-deploy: docker-images
 	$(ENV) python -m pytest tests_docker
 
-# Opt-in (not in `make test`: service runs longer than CI's budget allows): late registration.
+# Opt-in (not in `make test`: service runs longer than CI's budget allows): late registration, far-behind catch-up.
 test-long: check
 	$(ENV) python -m pytest tests_long
 
