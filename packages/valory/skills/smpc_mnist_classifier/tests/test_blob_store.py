@@ -51,12 +51,18 @@ def test_a_damaged_copy_counts_as_none(tmp_path: Path) -> None:
     assert store.find(digest) is None
 
 
+def store_of_six_periods(tmp_path: Path, keep_periods: int, kind: str, label: str) -> BlobStore:
+    """A store holding one blob `<label> <period>` of `kind` for periods 1..6, each published as cid-<period>."""
+    store = BlobStore(tmp_path, keep_periods=keep_periods)
+    for period in range(1, 7):
+        digest = store.keep(period, kind, f"{label} {period}".encode())
+        store.remember_cid(period, digest, f"cid-{period}")
+    return store
+
+
 def test_periods_beyond_keep_periods_expire_with_their_content_ids_until_dropped(tmp_path: Path) -> None:
     """keep_periods 3 in period 6: periods 1..3 expire, with the content ids to unpin; dropping deletes them."""
-    store = BlobStore(tmp_path, keep_periods=3)
-    for period in range(1, 7):
-        digest = store.keep(period, "encrypted_update", f"update {period}".encode())
-        store.remember_cid(period, digest, f"cid-{period}")
+    store = store_of_six_periods(tmp_path, 3, "encrypted_update", "update")
     assert store.expired(6, last_accepted_period=5) == {1: ["cid-1"], 2: ["cid-2"], 3: ["cid-3"]}
     for period in (1, 2):
         store.drop(period)
@@ -68,10 +74,7 @@ def test_periods_beyond_keep_periods_expire_with_their_content_ids_until_dropped
 
 def test_the_period_of_the_last_accepted_model_never_expires(tmp_path: Path) -> None:
     """No model accepted since period 2: its blobs (the model agents that missed rounds fetch) stay pinned."""
-    store = BlobStore(tmp_path, keep_periods=2)
-    for period in range(1, 7):
-        digest = store.keep(period, "global_model", f"model {period}".encode())
-        store.remember_cid(period, digest, f"cid-{period}")
+    store = store_of_six_periods(tmp_path, 2, "model_envelope", "model")
     assert store.expired(6, last_accepted_period=2) == {1: ["cid-1"], 3: ["cid-3"], 4: ["cid-4"]}
     assert store.expired(6, last_accepted_period=-1) == {1: ["cid-1"], 2: ["cid-2"], 3: ["cid-3"], 4: ["cid-4"]}
 
