@@ -190,13 +190,15 @@ class TestABCIHandler:
 
 
 class TestCommit:
-    """Commit answers valory's app hash and a retain height that keeps the last retain_blocks blocks."""
+    """Commit answers valory's app hash, takes the consensus snapshot when due, and a retain height that keeps the
+    last retain_blocks blocks and every block above the snapshot."""
 
     def setup_method(self) -> None:
-        """A handler whose round sequence has just committed block 1000."""
+        """A handler whose round sequence has just committed block 1000, with a snapshot at 950."""
         self.context = MagicMock(skill_id=PublicId.from_str("dummy/skill:0.1.0"))
         self.context.state.round_sequence.height = 1000
         self.context.state.round_sequence.root_hash = b"app hash"
+        self.context.state.snapshot_height = 950
         self.dialogues = AbciDialogues(name="", skill_context=self.context)
         self.handler = ABCIHandler(name="abci", skill_context=self.context)
 
@@ -208,16 +210,17 @@ class TestCommit:
         )
         return self.handler.commit(cast(AbciMessage, message), cast(AbciDialogue, dialogue))
 
-    @pytest.mark.parametrize(
-        ("retain_blocks", "expected"), [(0, 0), (1, 1000), (300, 701), (1000, 1), (5000, 0)]
-    )
-    def test_the_retain_height_keeps_the_last_retain_blocks_blocks(self, retain_blocks: int, expected: int) -> None:
-        """0 keeps every block; otherwise blocks below height - retain_blocks + 1 may go, never a negative height."""
+    @pytest.mark.parametrize(("retain_blocks", "expected"), [(0, 0), (20, 950), (300, 701), (1000, 1), (5000, 1)])
+    def test_the_retain_height_keeps_the_window_and_the_blocks_above_the_snapshot(
+        self, retain_blocks: int, expected: int
+    ) -> None:
+        """0 keeps every block; otherwise min(height - retain_blocks + 1, S), at least 1 (consensus_snapshot)."""
         response = self.commit(retain_blocks)
         assert response.performative == AbciMessage.Performative.RESPONSE_COMMIT
         assert response.retain_height == expected
         assert response.data == b"app hash"
         self.context.state.round_sequence.commit.assert_called_once()
+        self.context.state.snapshot_after_commit.assert_called_once_with(retain_blocks)
 
     def test_the_retain_height_reaches_the_abci_connection(self) -> None:
         """The set field is part of the message valory's ABCI protocol carries to the connection (which hands it

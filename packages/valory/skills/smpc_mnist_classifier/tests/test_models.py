@@ -71,11 +71,21 @@ def test_a_training_period_longer_than_the_training_round_is_refused() -> None:
         params(training_period_seconds=400.0, training_timeout=300.0)
 
 
-def test_a_negative_block_retention_is_refused() -> None:
-    """retain_blocks 0 keeps every block; a negative window would make Tendermint prune blocks it still needs."""
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"retain_blocks": -1}, "retain_blocks -1 must be 0 \\(keep every block\\) or at least"),
+        ({"retain_blocks": 5}, "retain_blocks 5 must be 0"),
+        ({"retain_blocks": 1000, "reset_tendermint_after": 10}, "needs hard resets off"),
+    ],
+)
+def test_a_block_retention_a_restart_could_not_recover_from_is_refused(overrides: Dict[str, Any], reason: str) -> None:
+    """retain_blocks 0 (the default) keeps every block; a negative or tiny window, or pruning with hard resets (a
+    new chain each), stops the agent at startup with the fix named."""
     assert params().retain_blocks == 0
-    with pytest.raises(AEAEnforceError, match="retain_blocks must be 0"):
-        params(retain_blocks=-1)
+    assert params(retain_blocks=1000).retain_blocks == 1000
+    with pytest.raises(AEAEnforceError, match=reason):
+        params(**overrides)
 
 
 def test_registration_waits_for_every_participant_by_default() -> None:
