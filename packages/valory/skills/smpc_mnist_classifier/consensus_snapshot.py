@@ -146,9 +146,17 @@ def _timeouts(value: Any) -> Tuple[Tuple[int, str], ...]:
 
 
 def _check_values(snapshot: ConsensusSnapshot) -> None:
-    """Heights are positive, hashes are hex, and the app hash is the db's SHA-256."""
+    """Heights are positive, times are dates, hashes are hex, and the app hash is the db's SHA-256."""
     if snapshot.height < 1 or snapshot.round_height < 1 or snapshot.round_count < 0:
         raise SnapshotError("height, round height or round count out of range")
+    times = [snapshot.abci_time, *(deadline for deadline, _ in snapshot.timeouts)]
+    if snapshot.last_transition_time is not None:
+        times.append(snapshot.last_transition_time)
+    for microseconds in times:
+        try:
+            from_microseconds(microseconds)
+        except (OverflowError, OSError, ValueError) as error:
+            raise SnapshotError(f"time {microseconds} out of range") from error
     try:
         bytes.fromhex(snapshot.last_transition_root_hash)
     except ValueError as error:

@@ -77,7 +77,7 @@ class SharedState(BaseSharedState):
     snapshots: Optional[SnapshotFile] = None  # this agent's consensus snapshot, once set up
 
     def setup(self) -> None:
-        """Apply the configured timeouts to the app before it starts."""
+        """Apply the configured timeouts to the app before it starts, then resume from the consensus snapshot."""
         super().setup()
         params: Params = self.context.params
         timeouts = self.abci_app_cls.event_to_timeout

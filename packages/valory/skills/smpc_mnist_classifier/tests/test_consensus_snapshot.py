@@ -411,6 +411,8 @@ def test_the_format_round_trips() -> None:
         (json.dumps({**json.loads(encode(snapshot())), "height": True}).encode(), "field height is not int"),
         (json.dumps({**json.loads(encode(snapshot())), "timeouts": [[1]]}).encode(), "not a \\[deadline, event\\] pair"),
         (encode(snapshot(height=0)), "out of range"),
+        (encode(snapshot(abci_time=10**30)), "time 1000000000000000000000000000000 out of range"),
+        (encode(snapshot(timeouts=((-(10**30), "e"),))), "out of range"),
         (encode(snapshot(last_transition_root_hash="zz")), "not hex"),
         (encode(snapshot(app_hash="00" * 32)), "app hash is not the hash of the db"),
     ],
