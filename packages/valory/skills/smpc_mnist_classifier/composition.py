@@ -92,6 +92,9 @@ abci_app_transition_mapping: AbciAppTransitionMapping = {
     FinishedResetAndPauseErrorRound: KeyEpochCheckRound,
 }
 
+# Every period starts here, after reset and pause: the db is trimmed to the last cleanup_history_depth periods then.
+PERIOD_START_ROUND = abci_app_transition_mapping[FinishedResetAndPauseRound]
+
 SmpcMnistServiceAbciApp = chain(
     (
         RegistrationAbciApp,

@@ -212,10 +212,13 @@ class ABCIHandler(base.ABCIRoundHandler):
             return self._deliver_tx_failed(message, dialogue, "the round failed")
 
     def commit(self, message: AbciMessage, dialogue: AbciDialogue) -> AbciMessage:
-        """valory's commit, then the consensus snapshot when one is due, and a retain height: Tendermint prunes the
-        blocks below it, keeping the last retain_blocks blocks and every block above the snapshot (retain_height)."""
-        reply = super().commit(message, dialogue)
+        """valory's commit on a db trimmed to its last periods at a period's start, then the consensus snapshot when
+        one is due, and a retain height: Tendermint prunes the blocks below it, keeping the last retain_blocks
+        blocks and every block above the snapshot (retain_height)."""
         state = cast(SharedState, self.context.state)
+        state.forget_old_periods()
+        reply = super().commit(message, dialogue)
+        state.forget_old_blocks()
         retain_blocks = cast(Params, self.context.params).retain_blocks
         state.snapshot_after_commit(retain_blocks)
         reply.set(

@@ -7,7 +7,11 @@ from typing import Any, Dict, Optional, Tuple
 from aea.exceptions import AEAEnforceError, enforce
 from aea.skills.base import Model
 from nacl.public import PrivateKey
-from packages.valory.skills.abstract_round_abci.base import BaseSynchronizedData, get_name
+from packages.valory.skills.abstract_round_abci.base import (
+    BaseSynchronizedData,
+    Blockchain,
+    get_name,
+)
 from packages.valory.skills.abstract_round_abci.models import ApiSpecs
 from packages.valory.skills.abstract_round_abci.models import (
     BenchmarkTool as BaseBenchmarkTool,
@@ -18,6 +22,7 @@ from packages.valory.skills.abstract_round_abci.models import (
 )
 from packages.valory.skills.abstract_round_abci.utils import consensus_threshold
 from packages.valory.skills.smpc_mnist_classifier.composition import (
+    PERIOD_START_ROUND,
     SmpcMnistServiceAbciApp,
 )
 from packages.valory.skills.smpc_mnist_classifier.consensus_snapshot import (
@@ -123,6 +128,31 @@ class SharedState(BaseSharedState):
         if params.retain_blocks > 0:
             snapshots.prepare()
         return snapshots
+
+    def forget_old_periods(self) -> None:
+        """In a period's first round, keep only the last cleanup_history_depth periods of the db (and of the app's
+        round history), before Commit takes the app hash.
+
+        open-autonomy trims them only in the hard reset, which this service never runs, so the db, hashed at every
+        Commit and sealed in every snapshot, grew with every period. Every agent, and every replay, trims at the
+        same blocks, so the app hash stays agreed (all agents must run this same version). Nothing reads older
+        periods: the db reads only the current one, and the cross-period keys carry what must survive.
+        """
+        abci_app = self.round_sequence.abci_app
+        if abci_app.is_finished or not isinstance(abci_app.current_round, PERIOD_START_ROUND):
+            return
+        params: Params = self.context.params
+        abci_app.cleanup(params.cleanup_history_depth, params.cleanup_history_depth_current)
+
+    def forget_old_blocks(self) -> None:
+        """Keep only the last committed block in memory: valory keeps every block, and the round sequence reads
+        only the last one's time (its height stays: the blocks before are counted as an offset)."""
+        blockchain = self.round_sequence.blockchain
+        if not blockchain.is_init or blockchain.length <= 1:
+            return
+        last_only = Blockchain(height_offset=blockchain.height - 1)
+        last_only.add_block(blockchain.last_block)
+        self.round_sequence.blockchain = last_only
 
     @property
     def snapshot_height(self) -> int:

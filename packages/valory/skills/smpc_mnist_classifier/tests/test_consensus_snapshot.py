@@ -24,6 +24,8 @@ from packages.valory.protocols.abci import AbciMessage
 from packages.valory.skills.abstract_round_abci.base import BaseTxPayload, Transaction
 from packages.valory.skills.abstract_round_abci.dialogues import AbciDialogue, AbciDialogues
 from packages.valory.skills.registration_abci.payloads import RegistrationPayload
+from packages.valory.skills.reset_pause_abci.payloads import ResetPausePayload
+from packages.valory.skills.reset_pause_abci.rounds import ResetAndPauseRound
 from packages.valory.skills.smpc_mnist_classifier.behaviours import (
     KeyExchangeBehaviour,
     RegistrationStartupBehaviour,
@@ -49,6 +51,7 @@ from packages.valory.skills.smpc_mnist_classifier.payloads import KeyExchangePay
 from packages.valory.skills.smpc_mnist_classifier.round_sequence_snapshot import capture, is_pristine
 from packages.valory.skills.smpc_mnist_classifier.rounds import (
     DealingCommitRound,
+    KeyEpochCheckRound,
     KeyExchangeRound,
     RegistrationStartupRound,
 )
@@ -94,7 +97,7 @@ def in_round(state: SharedState, payload: BaseTxPayload) -> BaseTxPayload:
 
 
 def feed(state: SharedState, height: int, seconds: float, payloads: Iterable[BaseTxPayload] = ()) -> None:
-    """One block as Tendermint delivers it, then the snapshot step of the skill's Commit."""
+    """One block as Tendermint delivers it, committed through the skill's handler (snapshot, trimming)."""
     round_sequence = state.round_sequence
     header = SimpleNamespace(height=height, timestamp=START + datetime.timedelta(seconds=seconds))
     round_sequence.begin_block(header, MagicMock(), MagicMock())
@@ -102,8 +105,16 @@ def feed(state: SharedState, height: int, seconds: float, payloads: Iterable[Bas
         round_sequence.deliver_tx(Transaction(in_round(state, payload), "00"))
     round_sequence.tm_height = height
     round_sequence.end_block()
-    round_sequence.commit()
-    state.snapshot_after_commit(RETAIN_BLOCKS)
+    reply = commit(state)
+    assert reply.data == round_sequence.root_hash
+
+
+def commit(state: SharedState) -> AbciMessage:
+    """The skill's ABCI handler answers Tendermint's Commit request."""
+    handler = ABCIHandler(name="abci", skill_context=state.context)
+    dialogues = AbciDialogues(name="", skill_context=state.context)
+    message, dialogue = dialogues.create(counterparty="", performative=AbciMessage.Performative.REQUEST_COMMIT)
+    return handler.commit(cast(AbciMessage, message), cast(AbciDialogue, dialogue))
 
 
 def registrations(state: SharedState) -> Sequence[BaseTxPayload]:
@@ -233,19 +244,35 @@ def test_a_commit_writes_the_snapshot_and_bounds_the_retain_height(tmp_path: Pat
     """Through the skill's ABCI handler: the commit that enters a round writes a snapshot; the retain height
     never passes it."""
     state = make_state(tmp_path)
-    handler = ABCIHandler(name="abci", skill_context=state.context)
-    dialogues = AbciDialogues(name="", skill_context=state.context)
     round_sequence = state.round_sequence
     round_sequence.begin_block(SimpleNamespace(height=1, timestamp=START), MagicMock(), MagicMock())
     for payload in registrations(state):
         round_sequence.deliver_tx(Transaction(in_round(state, payload), "00"))
     round_sequence.tm_height = 1
     round_sequence.end_block()
-    message, dialogue = dialogues.create(counterparty="", performative=AbciMessage.Performative.REQUEST_COMMIT)
-    reply = handler.commit(cast(AbciMessage, message), cast(AbciDialogue, dialogue))
+    reply = commit(state)
     assert reply.data == round_sequence.root_hash
     assert reply.retain_height == 1  # min(1 - 100 + 1, S = 1), at least 1
     assert state.snapshot_height == 1 and snapshot_file(state).exists()
+
+
+def test_a_period_start_trims_the_db_to_its_last_period_in_every_agent(registered: SharedState, tmp_path: Path) -> None:
+    """Reset and pause opens period 1; in its first round, before the app hash, the never-stopped agent and one
+    restored from the snapshot taken on entering it both drop period 0 (cleanup_history_depth 1) and stay equal."""
+    # the one shortcut: the FSM jumps to the period's last round (training and settlement need real key material)
+    registered.round_sequence.abci_app.schedule_round(ResetAndPauseRound)
+    feed(registered, 2, 1.0, [ResetPausePayload(agent, 1) for agent in AGENTS])
+    db = registered.round_sequence.abci_app.synchronized_data.db
+    assert registered.round_sequence.current_round_id == KeyEpochCheckRound.auto_round_id()
+    assert db.get_latest_from_reset_index(0), "period 0 was trimmed before the period started"
+    assert registered.snapshot_height == 2
+    restored = restored_copy(registered, tmp_path / "restarted")
+    for state in (registered, restored):
+        feed(state, 3, 2.0)
+        trimmed = state.round_sequence.abci_app.synchronized_data.db
+        assert trimmed.reset_index == 1 and not trimmed.get_latest_from_reset_index(0)
+    assert view(restored) == view(registered)
+    assert len(registered.round_sequence.blockchain.blocks) == 1, "every block stays in memory"
 
 
 def test_a_round_holding_payloads_is_not_captured(registered: SharedState) -> None:
