@@ -13,7 +13,17 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import (
+    Any,
+    Dict,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from packages.valory.skills.smpc_mnist_classifier.sealed_file import (
     Password,
@@ -83,24 +93,17 @@ class ConsensusSnapshot:  # pylint: disable=too-many-instance-attributes
     tm_height: Optional[int]
 
 
+def _json_types(annotation: Any) -> Tuple[type, ...]:
+    """The JSON value types a field of `annotation` decodes from (a tuple is a JSON list)."""
+    if get_origin(annotation) is Union:
+        return tuple(option for argument in get_args(annotation) for option in _json_types(argument))
+    if get_origin(annotation) is tuple:
+        return (list,)
+    return (annotation,)
+
+
 _FIELD_TYPES: Dict[str, Tuple[type, ...]] = {
-    "agent": (str,),
-    "service": (str,),
-    "height": (int,),
-    "app_hash": (str,),
-    "db": (str,),
-    "round_count": (int,),
-    "round_id": (str,),
-    "last_round_id": (str, type(None)),
-    "round_height": (int,),
-    "previous_round_payload": (str, type(None)),
-    "abci_time": (int,),
-    "timeouts": (list,),
-    "last_transition_time": (int, type(None)),
-    "last_transition_height": (int,),
-    "last_transition_root_hash": (str,),
-    "last_transition_tm_height": (int, type(None)),
-    "tm_height": (int, type(None)),
+    name: _json_types(annotation) for name, annotation in get_type_hints(ConsensusSnapshot).items()
 }
 
 
