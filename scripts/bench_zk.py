@@ -47,11 +47,11 @@ MIN_AVAILABLE_GB_FOR_MNIST = 14
 TRAIN_SEED = 0
 TEST_FRACTION = 0.2
 CALIBRATION_DIGITS = 20
-ARCHITECTURES: Dict[str, Callable[[], torch.nn.Module]] = {
+Architecture = Callable[[], torch.nn.Module]
+ARCHITECTURES: Dict[str, Architecture] = {
     "mnist": learning.MnistCnn,
     "tiny": TinyCnn,
 }
-Architecture = Callable[[], torch.nn.Module]
 
 
 def architecture(name: str, downsampling: Downsampling) -> Architecture:
@@ -201,7 +201,6 @@ def run(
     record("setup", in_fresh_process(_setup_step, arch, cache, config, model, calibration))
     circuit = _circuit(arch, cache, config)
     record("size", circuit_size(circuit.settings()))
-    record("logrows", circuit.logrows())
     record("proving_key_gb", round(circuit.path(PK_FILE).stat().st_size / 1024**3, 3))
     proof_json, prove = in_fresh_process(
         _prove_step, arch, cache, config, model, test.images[0]
