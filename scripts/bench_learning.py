@@ -26,6 +26,7 @@ from devnet.plots import Line, plot_lines
 from devnet.service import NUMBER_OF_AGENTS, REPO_ROOT
 from packages.valory.skills.smpc_mnist_classifier.learning import (
     NUM_CLASSES,
+    SERVICE_DOWNSAMPLING,
     AgentData,
     Downsampling,
     MnistCnn,
@@ -59,7 +60,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--downsampling",
         choices=[choice.value for choice in Downsampling],
-        default=Downsampling.MAX_POOL.value,
+        default=SERVICE_DOWNSAMPLING.value,
         help="MnistCnn's downsampling (default %(default)s, the service's)",
     )
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help="PNG path (default %(default)s)")

@@ -32,13 +32,13 @@ import torch
 
 from devnet.zk_chain import Anvil, InferenceContracts, registry_with_commitment
 from packages.valory.skills.smpc_mnist_classifier import learning
+from packages.valory.skills.smpc_mnist_classifier.learning import SERVICE_DOWNSAMPLING, Downsampling
 from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
     MNIST_INPUT_SHAPE,
     CircuitConfig,
     InferenceCircuit,
     InferenceProof,
     PK_FILE,
-    Downsampling,
 )
 from tests.test_zk_inference import TinyCnn
 
@@ -265,7 +265,7 @@ def main() -> None:
     parser.add_argument(
         "--downsampling",
         choices=[choice.value for choice in Downsampling],
-        default=Downsampling.MAX_POOL.value,
+        default=SERVICE_DOWNSAMPLING.value,
         help="MnistCnn's downsampling (--circuit mnist only; default %(default)s, the service's)",
     )
     parser.add_argument(

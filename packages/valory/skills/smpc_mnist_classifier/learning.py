@@ -392,13 +392,16 @@ def split_among_agents(
 class Downsampling(Enum):
     """How each convolution block halves its feature map; both give the same parameter shapes and count.
 
-    MAX_POOL (the service's): a stride-1 convolution, then a 2x2 max-pool, as in LeNet.
+    MAX_POOL: a stride-1 convolution, then a 2x2 max-pool, as in LeNet.
     STRIDE: the convolution itself steps by 2 (the "all-convolutional" net): it computes only the outputs
     kept, ~2.8x fewer multiply-adds and no max-pool, so a zk proof of inference needs a far smaller circuit.
     """
 
     MAX_POOL = "max-pool"
     STRIDE = "stride"
+
+
+SERVICE_DOWNSAMPLING = Downsampling.MAX_POOL  # the service's model; every default below refers to it
 
 
 def _block_side(side: int, downsampling: Downsampling) -> int:
@@ -416,7 +419,7 @@ def feature_side(downsampling: Downsampling) -> int:
 class MnistCnn(nn.Module):
     """The PyTorch 60-minute-blitz Net adapted to 28x28 grey digits: exactly 2 conv + 3 fully connected layers."""
 
-    def __init__(self, downsampling: Downsampling = Downsampling.MAX_POOL) -> None:
+    def __init__(self, downsampling: Downsampling = SERVICE_DOWNSAMPLING) -> None:
         """Create the layers; use build_model for a seeded, reproducible initialisation.
 
         The max-pool variant keeps its module names and repr, so the zk circuit cache key of the
@@ -472,7 +475,7 @@ PARAMETER_COUNT = sum(math.prod(shape) for shape in PARAMETER_SHAPES.values())
 
 
 def build_model(
-    seed: int, downsampling: Downsampling = Downsampling.MAX_POOL
+    seed: int, downsampling: Downsampling = SERVICE_DOWNSAMPLING
 ) -> MnistCnn:
     """PyTorch's default layer initialisation drawn from a private generator, so all agents sharing the seed agree."""
     model = _uninitialised_model(downsampling)
@@ -645,7 +648,7 @@ def flatten_model(model: MnistCnn) -> np.ndarray:
 
 
 def unflatten_model(
-    vector: np.ndarray, downsampling: Downsampling = Downsampling.MAX_POOL
+    vector: np.ndarray, downsampling: Downsampling = SERVICE_DOWNSAMPLING
 ) -> MnistCnn:
     """A new model holding the given parameter vector, after checking its length and finiteness.
 
@@ -684,7 +687,7 @@ def model_to_bytes(model: MnistCnn) -> bytes:
 
 
 def model_from_bytes(
-    blob: bytes, downsampling: Downsampling = Downsampling.MAX_POOL
+    blob: bytes, downsampling: Downsampling = SERVICE_DOWNSAMPLING
 ) -> MnistCnn:
     """The model of canonical bytes (model_to_bytes), after checking their length and finiteness."""
     if len(blob) != PARAMETER_COUNT * DIGEST_DTYPE.itemsize:
@@ -718,7 +721,7 @@ def save_model(model: MnistCnn, path: Path) -> None:
 
 
 def load_model(
-    path: Path, downsampling: Downsampling = Downsampling.MAX_POOL
+    path: Path, downsampling: Downsampling = SERVICE_DOWNSAMPLING
 ) -> MnistCnn:
     """Read a state_dict file written by save_model; weights_only=True so no code in the file runs."""
     path = Path(path)
@@ -735,7 +738,7 @@ def load_model(
 
 def model_from_state_dict(
     state: Mapping[str, torch.Tensor],
-    downsampling: Downsampling = Downsampling.MAX_POOL,
+    downsampling: Downsampling = SERVICE_DOWNSAMPLING,
 ) -> MnistCnn:
     """A model from a state_dict whose keys and shapes exactly match MnistCnn, with finite values."""
     if not isinstance(state, Mapping) or set(state) != set(PARAMETER_SHAPES):

@@ -29,6 +29,7 @@ from torch import nn
 
 from packages.valory.skills.smpc_mnist_classifier.learning import (
     IMAGE_SIDE,
+    SERVICE_DOWNSAMPLING,
     Downsampling,
     MnistCnn,
     MnistDataError,
@@ -518,7 +519,7 @@ async def _generate_verifier(sol_path: Path, circuit: "InferenceCircuit") -> Non
 def mnist_circuit(
     cache_dir: Path,
     config: CircuitConfig = CircuitConfig(),
-    downsampling: Downsampling = Downsampling.MAX_POOL,
+    downsampling: Downsampling = SERVICE_DOWNSAMPLING,
 ) -> InferenceCircuit:
     """The circuit of the service's MnistCnn (with the given downsampling) on one standardised 28x28 digit."""
     return InferenceCircuit(
