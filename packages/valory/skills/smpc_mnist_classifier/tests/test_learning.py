@@ -453,7 +453,7 @@ def test_model_has_two_conv_and_three_linear_layers() -> None:
 def test_stride_variant_has_the_same_parameters_and_no_max_pool() -> None:
     """Stride-2 convolutions replace the max-pools: same state_dict shapes and count, still 10 logits per digit."""
     stride = build_model(SEED, Downsampling.STRIDE)
-    pooled = build_model(SEED)
+    pooled = build_model(SEED, Downsampling.MAX_POOL)
     assert {k: v.shape for k, v in stride.state_dict().items()} == {
         k: v.shape for k, v in pooled.state_dict().items()
     }
@@ -493,7 +493,7 @@ def test_stride_variant_trains_and_keeps_its_downsampling(tmp_path: Path) -> Non
     assert updated.downsampling is Downsampling.STRIDE
     assert torch.allclose(updated(images), trained(images), atol=1e-4)
     with pytest.raises(ModelParametersError, match="downsample differently"):
-        fedavg_models([trained, build_model(SEED)], [1, 1])
+        fedavg_models([trained, build_model(SEED, Downsampling.MAX_POOL)], [1, 1])
 
 
 def test_seeded_initialisation_is_shared_and_leaves_global_rng_alone() -> None:

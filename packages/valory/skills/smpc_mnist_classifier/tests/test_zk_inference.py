@@ -97,9 +97,10 @@ def test_onnx_export_follows_the_downsampling(
 
 def test_a_model_of_another_downsampling_is_refused(tmp_path: Path) -> None:
     """A stride model cannot be compiled or proven against the max-pool circuit (nor the reverse)."""
+    pooled_circuit = mnist_circuit(tmp_path, downsampling=Downsampling.MAX_POOL)
     with pytest.raises(ZkInferenceError, match="architecture"):
-        mnist_circuit(tmp_path).check_architecture(build_model(0, Downsampling.STRIDE))
+        pooled_circuit.check_architecture(build_model(0, Downsampling.STRIDE))
     with pytest.raises(ZkInferenceError, match="architecture"):
         mnist_circuit(tmp_path, downsampling=Downsampling.STRIDE).export_onnx(
-            build_model(0), tmp_path / "network.onnx"
+            build_model(0, Downsampling.MAX_POOL), tmp_path / "network.onnx"
         )
