@@ -6,8 +6,8 @@ agents' training splits, local SGD settings and per-period seeds, and the initia
 centralized training does `local_epochs` epochs over the union of the agents' training splits; FedAvg has
 each agent do `local_epochs` epochs over its own split from the global model, then averages by sample
 count, as the service does under encryption; the non-IID setting re-splits the same union by Dirichlet
-labels. `--downsampling stride` runs the same comparison for MnistCnn with stride-2 convolutions instead of
-max-pools (same parameters; a far smaller zk circuit). Test set: the union of the agents' validation splits
+labels. `--downsampling max-pool` runs the same comparison for MnistCnn with max-pools instead of the service's
+stride-2 convolutions (same parameters; a far larger zk circuit). Test set: the union of the agents' validation splits
 (what `make evaluate` uses by default; no agent trains on it) or the IDX files in --test-dir. Prints one JSON line, then a table, and writes a PNG.
 Goal: after --rounds rounds the service's FedAvg reaches GOAL_ACCURACY and is within GOAL_GAP_POINTS of
 centralized training.

@@ -520,7 +520,7 @@ def small_real_split(shared_mnist: MnistDataset) -> Tuple[MnistDataset, MnistDat
     return train.subset(np.arange(1000)), held_out.subset(np.arange(500))
 
 
-TRAINING = TrainingParams(epochs=2, batch_size=32, learning_rate=0.01, momentum=0.9)
+TRAINING = TrainingParams(epochs=3, batch_size=32, learning_rate=0.02, momentum=0.9)
 
 
 def test_training_raises_held_out_accuracy(
@@ -588,7 +588,7 @@ def test_training_within_its_time_runs_every_epoch(
 def test_training_params_are_frozen_and_validated() -> None:
     """Agreed hyper-parameters cannot be mutated or set to unusable values."""
     with pytest.raises(dataclasses.FrozenInstanceError):
-        TRAINING.epochs = 3  # type: ignore[misc]
+        TRAINING.epochs = 4  # type: ignore[misc]
     for bad in (
         {"epochs": 0},
         {"batch_size": 0},
