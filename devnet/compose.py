@@ -41,8 +41,9 @@ COMPOSE_PROJECT = "smpc_mnist"
 COMPOSE_IPFS_PORT = IPFS_API_PORT + 4
 COMPOSE_ANVIL_PORT = IPFS_API_PORT + 5
 DOCKER_HOST_NAME = "host.docker.internal"  # the compose file maps it to the bridge gateway (host-gateway)
-# A cap, not a reservation: torch, TenSEAL and the CKKS keys take ~1 GB, but a proof of inference (run in the
-# agent's container, one at a time on the machine) peaks near 12 GB; open-autonomy's default (1024) is too small.
+# A cap, not a reservation: torch, TenSEAL and the CKKS keys take ~1 GB and a proof of inference (run in the
+# agent's container, one at a time on the machine) 1.9 GB more; open-autonomy's default (1024) is too small. Sized
+# when the max-pool CNN's proof peaked near 12 GB; the compose e2e has not yet measured a tighter cap.
 AGENT_MEMORY_LIMIT_MB = 14336
 # The host's proof-circuit cache (SRS, keys) as the agents see it: service.yaml mounts ./zk-cache there.
 ZK_CACHE_VOLUME = "zk-cache"

@@ -6,8 +6,9 @@ agents' training splits, local SGD settings and per-period seeds, and the initia
 centralized training does `local_epochs` epochs over the union of the agents' training splits; FedAvg has
 each agent do `local_epochs` epochs over its own split from the global model, then averages by sample
 count, as the service does under encryption; the non-IID setting re-splits the same union by Dirichlet
-labels. Test set: the union of the agents' validation splits (what `make evaluate` uses by default; no
-agent trains on it) or the IDX files in --test-dir. Prints one JSON line, then a table, and writes a PNG.
+labels. `--downsampling max-pool` runs the same comparison for MnistCnn with max-pools instead of the service's
+stride-2 convolutions (same parameters; a far larger zk circuit). Test set: the union of the agents' validation splits
+(what `make evaluate` uses by default; no agent trains on it) or the IDX files in --test-dir. Prints one JSON line, then a table, and writes a PNG.
 Goal: after --rounds rounds the service's FedAvg reaches GOAL_ACCURACY and is within GOAL_GAP_POINTS of
 centralized training.
 """
@@ -25,7 +26,9 @@ from devnet.plots import Line, plot_lines
 from devnet.service import NUMBER_OF_AGENTS, REPO_ROOT
 from packages.valory.skills.smpc_mnist_classifier.learning import (
     NUM_CLASSES,
+    SERVICE_DOWNSAMPLING,
     AgentData,
+    Downsampling,
     MnistCnn,
     MnistDataset,
     TrainingParams,
@@ -54,6 +57,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--test-dir", type=Path, help="IDX folder to test on (default: the agents' validation splits)")
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="non-IID Dirichlet alpha (default %(default)s)")
     parser.add_argument("--skip-non-iid", action="store_true", help="only centralized and the service's FedAvg")
+    parser.add_argument(
+        "--downsampling",
+        choices=[choice.value for choice in Downsampling],
+        default=SERVICE_DOWNSAMPLING.value,
+        help="MnistCnn's downsampling (default %(default)s, the service's)",
+    )
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT, help="PNG path (default %(default)s)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="skill param override, e.g. LEARNING_RATE=0.05"
@@ -131,7 +140,7 @@ def main() -> None:
     train = service_data.union([agent.train for agent in agents])
     test = load_mnist(args.test_dir) if args.test_dir else service_data.validation_union(agents)
     non_iid = split_among_agents(train, NUMBER_OF_AGENTS, data_seed, validation_fraction=0.0, dirichlet_alpha=args.alpha)
-    start = build_model(int(params["model_seed"]))
+    start = build_model(int(params["model_seed"]), Downsampling(args.downsampling))
     train_local(start, train.subset(np.arange(WARM_UP_SAMPLES)), training, data_seed)  # torch kernel set-up, untimed
     non_iid_name = f"fedavg_non_iid_alpha{args.alpha:g}"
     runs = {
@@ -151,7 +160,13 @@ def main() -> None:
             "test": str(args.test_dir) if args.test_dir else "union of the agents' validation splits",
             "test_samples": len(test),
         },
-        "config": {"rounds": args.rounds, "alpha": args.alpha, "overrides": overrides, **training.__dict__},
+        "config": {
+            "rounds": args.rounds,
+            "alpha": args.alpha,
+            "downsampling": args.downsampling,
+            "overrides": overrides,
+            **training.__dict__,
+        },
         "runs": runs,
         "goal": goal(runs),
         "plot": str(args.plot),
@@ -167,7 +182,7 @@ def main() -> None:
         args.plot,
         xlabel="round (period)",
         ylabel="test accuracy (%)",
-        title=f"MNIST ({params['data_source']}, {len(train)} train / {len(test)} test)",
+        title=f"MNIST, {args.downsampling} ({params['data_source']}, {len(train)} train / {len(test)} test)",
     )
 
 

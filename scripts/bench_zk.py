@@ -1,16 +1,22 @@
 """Benchmark zero-knowledge proofs of inference (EZKL): costs of setup, proving, verifying, on-chain checks.
 
-    python scripts/bench_zk.py [--circuit mnist|tiny] [--digits 1000] [--out runs/bench_zk.json]
-                               [--inner-cols N] [--input-visibility public|hashed]
+    python scripts/bench_zk.py [--circuit mnist|tiny] [--downsampling max-pool|stride] [--digits 1000]
+                               [--out runs/bench_zk.json] [--inner-cols N] [--input-visibility public|hashed]
+                               [--scale N] [--calibrate-only]
 
-`mnist` is the service's MnistCnn (needs >= 14 GB available: checked first), `tiny` the small CI circuit.
-`--inner-cols` and `--input-visibility` override the default CircuitConfig, to compare layouts.
+`mnist` is the service's MnistCnn (needs 4 GB available, 14 for max-pool: checked first), `tiny` the small CI circuit.
+`--downsampling` picks MnistCnn's stride-2 convolutions (the service's) or max-pools (same parameters).
+`--inner-cols`, `--input-visibility` and `--scale` (input and parameter fixed-point scale) override the default
+CircuitConfig, to compare layouts and precision.
+`--calibrate-only` exports, generates and calibrates the settings and reports the circuit's size (rows,
+assigned cells, logrows) with the calibration's own time and memory: no SRS, keys or proofs, seconds not minutes.
 Setup and each proof run in a fresh spawned process so that their peak memory (ru_maxrss) is their own;
 EZKL uses every core. Wall and CPU seconds are both reported: on a shared machine wall time includes waiting.
 Prints a table and writes JSON. The SRS is generated locally (INSECURE, benchmark only).
 """
 
 import argparse
+import functools
 import json
 import multiprocessing
 import resource
@@ -20,13 +26,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 import torch
 
 from devnet.zk_chain import Anvil, InferenceContracts, registry_with_commitment
 from packages.valory.skills.smpc_mnist_classifier import learning
+from packages.valory.skills.smpc_mnist_classifier.learning import SERVICE_DOWNSAMPLING, Downsampling
 from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
     MNIST_INPUT_SHAPE,
     CircuitConfig,
@@ -37,14 +44,23 @@ from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
 from tests.test_zk_inference import TinyCnn
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MIN_AVAILABLE_GB_FOR_MNIST = 14
+# Memory a full MnistCnn run needs free (its measured proof peak, with headroom), per downsampling.
+MIN_AVAILABLE_GB_FOR_MNIST = {Downsampling.STRIDE: 4, Downsampling.MAX_POOL: 14}
 TRAIN_SEED = 0
 TEST_FRACTION = 0.2
 CALIBRATION_DIGITS = 20
-ARCHITECTURES: Dict[str, Callable[[], torch.nn.Module]] = {
+Architecture = Callable[[], torch.nn.Module]
+ARCHITECTURES: Dict[str, Architecture] = {
     "mnist": learning.MnistCnn,
     "tiny": TinyCnn,
 }
+
+
+def architecture(name: str, downsampling: Downsampling) -> Architecture:
+    """The benchmarked architecture: `--downsampling` applies to MnistCnn only."""
+    if name == "mnist":
+        return functools.partial(learning.MnistCnn, downsampling)
+    return ARCHITECTURES[name]
 
 
 def available_gb() -> int:
@@ -55,10 +71,10 @@ def available_gb() -> int:
     return int(lines[1].split()[-1])
 
 
-def trained_model(name: str, data: learning.MnistDataset) -> torch.nn.Module:
+def trained_model(arch: Architecture, data: learning.MnistDataset) -> torch.nn.Module:
     """The architecture trained for 2 epochs (seeded), so agreement is measured on a realistic model."""
     torch.manual_seed(TRAIN_SEED)
-    model = ARCHITECTURES[name]()
+    model = arch()
     trained = learning.train_local(
         model, data, learning.TrainingParams(epochs=2), TRAIN_SEED
     )
@@ -77,26 +93,45 @@ def _measured(function: Callable[..., Any], *args: Any) -> Tuple[Any, Dict[str, 
     }
 
 
-def _circuit(name: str, cache: Path, config: CircuitConfig) -> InferenceCircuit:
+def _circuit(arch: Architecture, cache: Path, config: CircuitConfig) -> InferenceCircuit:
     """The benchmarked architecture's circuit under `config`."""
-    return InferenceCircuit(ARCHITECTURES[name], MNIST_INPUT_SHAPE, cache, config)
+    return InferenceCircuit(arch, MNIST_INPUT_SHAPE, cache, config)
 
 
 def _setup_step(
-    name: str, cache: Path, config: CircuitConfig, model: torch.nn.Module, digits: np.ndarray
+    arch: Architecture, cache: Path, config: CircuitConfig, model: torch.nn.Module, digits: np.ndarray
 ) -> Any:
     """Child process: set up the circuit."""
-    circuit = _circuit(name, cache, config)
+    circuit = _circuit(arch, cache, config)
     return _measured(circuit.setup, model, digits)[1]
 
 
+def _calibrate_step(
+    arch: Architecture, cache: Path, config: CircuitConfig, model: torch.nn.Module, digits: np.ndarray
+) -> Any:
+    """Child process: calibrate the settings only."""
+    circuit = _circuit(arch, cache, config)
+    settings, measures = _measured(circuit.calibrated_settings, model, digits)
+    return circuit_size(settings), measures
+
+
 def _prove_step(
-    name: str, cache: Path, config: CircuitConfig, model: torch.nn.Module, image: np.ndarray
+    arch: Architecture, cache: Path, config: CircuitConfig, model: torch.nn.Module, image: np.ndarray
 ) -> Any:
     """Child process: one proof."""
-    circuit = _circuit(name, cache, config)
+    circuit = _circuit(arch, cache, config)
     proof, measures = _measured(circuit.prove, model, image)
     return proof.to_json(), measures
+
+
+def circuit_size(settings: Dict[str, Any]) -> Dict[str, int]:
+    """What sets a circuit's cost, from its calibrated EZKL settings."""
+    return {
+        "rows": int(settings["num_rows"]),
+        "assigned_cells": int(settings["total_assignments"]),
+        "logrows": int(settings["run_args"]["logrows"]),
+        "shuffles": int(settings["num_shuffles"]),
+    }
 
 
 def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
@@ -136,24 +171,41 @@ def on_chain(circuit: InferenceCircuit, proof: InferenceProof, commitment: bytes
     }
 
 
-def run(name: str, config: CircuitConfig, digits: int, cache: Path) -> Dict[str, Any]:
+def run(
+    name: str,
+    downsampling: Downsampling,
+    config: CircuitConfig,
+    digits: int,
+    cache: Path,
+    calibrate_only: bool,
+) -> Dict[str, Any]:
     """Every measurement for one architecture, each printed as soon as it is known (a late failure loses nothing)."""
-    result: Dict[str, Any] = {"circuit": name, "config": vars(config)}
+    result: Dict[str, Any] = {
+        "circuit": name,
+        "downsampling": downsampling.value if name == "mnist" else None,
+        "config": vars(config),
+    }
 
     def record(key: str, value: Any) -> None:
         result[key] = value
         print(f"[bench_zk] {key}: {json.dumps(value)}", flush=True)
 
+    arch = architecture(name, downsampling)
     dataset = learning.load_mnist()
     train, test = learning.split_train_test(dataset, TEST_FRACTION, TRAIN_SEED)
-    model = trained_model(name, train)
+    model = trained_model(arch, train)
     calibration = test.images[:CALIBRATION_DIGITS]
-    record("setup", in_fresh_process(_setup_step, name, cache, config, model, calibration))
-    circuit = _circuit(name, cache, config)
-    record("logrows", circuit.logrows())
+    if calibrate_only:
+        size, measures = in_fresh_process(_calibrate_step, arch, cache, config, model, calibration)
+        record("size", size)
+        record("calibrate", measures)
+        return result
+    record("setup", in_fresh_process(_setup_step, arch, cache, config, model, calibration))
+    circuit = _circuit(arch, cache, config)
+    record("size", circuit_size(circuit.settings()))
     record("proving_key_gb", round(circuit.path(PK_FILE).stat().st_size / 1024**3, 3))
     proof_json, prove = in_fresh_process(
-        _prove_step, name, cache, config, model, test.images[0]
+        _prove_step, arch, cache, config, model, test.images[0]
     )
     record("prove", prove)
     proof = InferenceProof.from_json(proof_json)
@@ -169,10 +221,28 @@ def run(name: str, config: CircuitConfig, digits: int, cache: Path) -> Dict[str,
 
 
 def table(result: Dict[str, Any]) -> str:
-    """A human-readable summary."""
+    """A human-readable summary (of the circuit's size only, after --calibrate-only)."""
     rows = [
         ("circuit", result["circuit"]),
-        ("logrows", result["logrows"]),
+        ("downsampling", result["downsampling"] or "-"),
+        ("inner columns", result["config"]["num_inner_cols"]),
+        ("input / param scale", "{input_scale} / {param_scale}".format(**result["config"])),
+        ("rows / assigned cells", "{rows} / {assigned_cells}".format(**result["size"])),
+        ("logrows", result["size"]["logrows"]),
+    ]
+    if "calibrate" in result:
+        rows.append(
+            ("calibrate wall / cpu s, peak GB", "{wall_s} / {cpu_s}, {peak_gb}".format(**result["calibrate"]))
+        )
+    else:
+        rows += _proof_rows(result)
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def _proof_rows(result: Dict[str, Any]) -> List[Tuple[str, Any]]:
+    """The table's lines of a full run: setup, proof, verification and agreement."""
+    return [
         ("setup wall / cpu s, peak GB", "{wall_s} / {cpu_s}, {peak_gb}".format(**result["setup"])),
         ("prove wall / cpu s, peak GB", "{wall_s} / {cpu_s}, {peak_gb}".format(**result["prove"])),
         ("proving key GB", result["proving_key_gb"]),
@@ -189,32 +259,44 @@ def table(result: Dict[str, Any]) -> str:
             ),
         ),
     ]
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 
 
 def main() -> None:
     """Parse arguments, check memory for the full circuit, run, print and save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--circuit", choices=sorted(ARCHITECTURES), default="mnist")
+    parser.add_argument(
+        "--downsampling",
+        choices=[choice.value for choice in Downsampling],
+        default=SERVICE_DOWNSAMPLING.value,
+        help="MnistCnn's downsampling (--circuit mnist only; default %(default)s, the service's)",
+    )
+    parser.add_argument(
+        "--calibrate-only", action="store_true", help="report the circuit's size only: no SRS, keys or proofs"
+    )
     parser.add_argument("--digits", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "bench_zk.json")
     parser.add_argument("--inner-cols", type=int, default=CircuitConfig.num_inner_cols)
     parser.add_argument(
         "--input-visibility", choices=("public", "hashed"), default=CircuitConfig.input_visibility
     )
+    parser.add_argument("--scale", type=int, default=CircuitConfig.param_scale)
     args = parser.parse_args()
     config = CircuitConfig(
-        num_inner_cols=args.inner_cols, input_visibility=args.input_visibility
+        input_scale=args.scale,
+        param_scale=args.scale,
+        num_inner_cols=args.inner_cols,
+        input_visibility=args.input_visibility,
     )
-    if args.circuit == "mnist" and available_gb() < MIN_AVAILABLE_GB_FOR_MNIST:
+    needed_gb = MIN_AVAILABLE_GB_FOR_MNIST[Downsampling(args.downsampling)]
+    if args.circuit == "mnist" and not args.calibrate_only and available_gb() < needed_gb:
         sys.exit(
-            f"only {available_gb()} GB available, the full circuit needs {MIN_AVAILABLE_GB_FOR_MNIST}: "
+            f"only {available_gb()} GB available, the full circuit needs {needed_gb}: "
             "retry later or use --circuit tiny"
         )
     cache = Path(tempfile.mkdtemp(prefix="bench-zk-"))
     try:
-        result = run(args.circuit, config, args.digits, cache)
+        result = run(args.circuit, Downsampling(args.downsampling), config, args.digits, cache, args.calibrate_only)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     print(table(result))

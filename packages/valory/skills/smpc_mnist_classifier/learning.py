@@ -8,6 +8,7 @@ import pickle  # nosec B403 - only for the exception type raised by torch.load(w
 import time
 import zlib
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -36,14 +37,11 @@ DEFAULT_MIN_SAMPLES_PER_AGENT = 10
 DIRICHLET_MAX_ATTEMPTS = 1000
 
 CONV_KERNEL = 5
-POOL_SIZE = 2
+DOWNSAMPLING_FACTOR = 2
 CONV1_CHANNELS = 6
 CONV2_CHANNELS = 16
 FC1_UNITS = 120
 FC2_UNITS = 84
-FEATURE_SIDE = (
-    (IMAGE_SIDE - CONV_KERNEL + 1) // POOL_SIZE - CONV_KERNEL + 1
-) // POOL_SIZE
 
 EVALUATION_BATCH_SIZE = 1000
 VECTOR_DTYPE = np.float32
@@ -391,16 +389,52 @@ def split_among_agents(
 # --------------------------------------------------------------------------- model
 
 
+class Downsampling(Enum):
+    """How each convolution block halves its feature map; both give the same parameter shapes and count.
+
+    MAX_POOL: a stride-1 convolution, then a 2x2 max-pool, as in LeNet.
+    STRIDE: the convolution itself steps by 2 (the "all-convolutional" net): it computes only the outputs
+    kept, ~2.8x fewer multiply-adds and no max-pool, so a zk proof of inference needs a far smaller circuit.
+    """
+
+    MAX_POOL = "max-pool"
+    STRIDE = "stride"
+
+
+# The service's model; every default below refers to it. Stride: a zk proof of inference takes ~1/7 of the max-pool
+# circuit's CPU and 1/6 of its memory; federated accuracy is about a point lower, within its goals (README, Benchmarks).
+SERVICE_DOWNSAMPLING = Downsampling.STRIDE
+
+
+def _block_side(side: int, downsampling: Downsampling) -> int:
+    """Side of a square feature map after one convolution block (convolution, then the max-pool if any)."""
+    if downsampling is Downsampling.STRIDE:
+        return (side - CONV_KERNEL) // DOWNSAMPLING_FACTOR + 1
+    return (side - CONV_KERNEL + 1) // DOWNSAMPLING_FACTOR
+
+
+def feature_side(downsampling: Downsampling) -> int:
+    """Side of the last feature map, what fc1 sees per channel (4 for either downsampling on 28x28 digits)."""
+    return _block_side(_block_side(IMAGE_SIDE, downsampling), downsampling)
+
+
 class MnistCnn(nn.Module):
     """The PyTorch 60-minute-blitz Net adapted to 28x28 grey digits: exactly 2 conv + 3 fully connected layers."""
 
-    def __init__(self) -> None:
+    def __init__(self, downsampling: Downsampling = SERVICE_DOWNSAMPLING) -> None:
         """Create the layers; use build_model for a seeded, reproducible initialisation."""
         super().__init__()
-        self.conv1 = nn.Conv2d(1, CONV1_CHANNELS, CONV_KERNEL)
-        self.conv2 = nn.Conv2d(CONV1_CHANNELS, CONV2_CHANNELS, CONV_KERNEL)
-        self.pool = nn.MaxPool2d(POOL_SIZE)
-        self.fc1 = nn.Linear(CONV2_CHANNELS * FEATURE_SIDE * FEATURE_SIDE, FC1_UNITS)
+        self.downsampling = downsampling
+        stride = DOWNSAMPLING_FACTOR if downsampling is Downsampling.STRIDE else 1
+        self.conv1 = nn.Conv2d(1, CONV1_CHANNELS, CONV_KERNEL, stride=stride)
+        self.conv2 = nn.Conv2d(CONV1_CHANNELS, CONV2_CHANNELS, CONV_KERNEL, stride=stride)
+        self.pool: nn.Module = (
+            nn.MaxPool2d(DOWNSAMPLING_FACTOR)
+            if downsampling is Downsampling.MAX_POOL
+            else nn.Identity()  # traced away: the ONNX graph has no node for it
+        )
+        side = feature_side(downsampling)
+        self.fc1 = nn.Linear(CONV2_CHANNELS * side * side, FC1_UNITS)
         self.fc2 = nn.Linear(FC1_UNITS, FC2_UNITS)
         self.fc3 = nn.Linear(FC2_UNITS, NUM_CLASSES)
 
@@ -412,29 +446,37 @@ class MnistCnn(nn.Module):
         return self.fc3(F.relu(self.fc2(hidden)))
 
 
-def _uninitialised_model() -> MnistCnn:
+def _uninitialised_model(downsampling: Downsampling) -> MnistCnn:
     """A CPU model with uninitialised storage, built on the meta device so the global RNG is not consumed."""
     with torch.device("meta"):
-        model = MnistCnn()
+        model = MnistCnn(downsampling)
     return model.to_empty(device="cpu")
 
 
 def _parameter_shapes() -> Dict[str, Tuple[int, ...]]:
-    """state_dict names and shapes in state_dict order: the fixed layout of every parameter vector."""
+    """state_dict names and shapes in state_dict order: the fixed layout of every parameter vector.
+
+    It must not depend on the downsampling, so that the encrypted parameter vector and the protocol do not.
+    """
     with torch.device("meta"):
-        return {
-            name: tuple(tensor.shape)
-            for name, tensor in MnistCnn().state_dict().items()
-        }
+        layouts = [
+            {name: tuple(tensor.shape) for name, tensor in MnistCnn(choice).state_dict().items()}
+            for choice in Downsampling
+        ]
+    if any(layout != layouts[0] for layout in layouts):
+        raise ModelParametersError(f"parameter layouts differ between downsamplings: {layouts}")
+    return layouts[0]
 
 
 PARAMETER_SHAPES = _parameter_shapes()
 PARAMETER_COUNT = sum(math.prod(shape) for shape in PARAMETER_SHAPES.values())
 
 
-def build_model(seed: int) -> MnistCnn:
+def build_model(
+    seed: int, downsampling: Downsampling = SERVICE_DOWNSAMPLING
+) -> MnistCnn:
     """PyTorch's default layer initialisation drawn from a private generator, so all agents sharing the seed agree."""
-    model = _uninitialised_model()
+    model = _uninitialised_model(downsampling)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for layer in model.modules():
@@ -603,8 +645,13 @@ def flatten_model(model: MnistCnn) -> np.ndarray:
     )
 
 
-def unflatten_model(vector: np.ndarray) -> MnistCnn:
-    """A new model holding the given parameter vector, after checking its length and finiteness."""
+def unflatten_model(
+    vector: np.ndarray, downsampling: Downsampling = SERVICE_DOWNSAMPLING
+) -> MnistCnn:
+    """A new model holding the given parameter vector, after checking its length and finiteness.
+
+    The vector does not say how the model downsamples (both layouts are the same): the caller does.
+    """
     values = check_parameter_vector(vector)
     state: Dict[str, torch.Tensor] = {}
     offset = 0
@@ -612,7 +659,7 @@ def unflatten_model(vector: np.ndarray) -> MnistCnn:
         size = math.prod(shape)
         state[name] = torch.from_numpy(values[offset : offset + size].reshape(shape))
         offset += size
-    model = _uninitialised_model()
+    model = _uninitialised_model(downsampling)
     model.load_state_dict(state)
     return model
 
@@ -637,13 +684,15 @@ def model_to_bytes(model: MnistCnn) -> bytes:
     return canonical_bytes(flatten_model(model))
 
 
-def model_from_bytes(blob: bytes) -> MnistCnn:
+def model_from_bytes(
+    blob: bytes, downsampling: Downsampling = SERVICE_DOWNSAMPLING
+) -> MnistCnn:
     """The model of canonical bytes (model_to_bytes), after checking their length and finiteness."""
     if len(blob) != PARAMETER_COUNT * DIGEST_DTYPE.itemsize:
         raise ModelParametersError(
             f"a model is {PARAMETER_COUNT * DIGEST_DTYPE.itemsize} bytes, not {len(blob)}"
         )
-    return unflatten_model(np.frombuffer(blob, dtype=DIGEST_DTYPE))
+    return unflatten_model(np.frombuffer(blob, dtype=DIGEST_DTYPE), downsampling)
 
 
 def model_update(local_model: MnistCnn, global_model: MnistCnn) -> np.ndarray:
@@ -652,8 +701,11 @@ def model_update(local_model: MnistCnn, global_model: MnistCnn) -> np.ndarray:
 
 
 def apply_update(global_model: MnistCnn, update: np.ndarray) -> MnistCnn:
-    """A new model with global + update parameters (float32 arithmetic)."""
-    return unflatten_model(flatten_model(global_model) + check_parameter_vector(update))
+    """A new model with global + update parameters (float32 arithmetic), downsampling as the global model does."""
+    return unflatten_model(
+        flatten_model(global_model) + check_parameter_vector(update),
+        global_model.downsampling,
+    )
 
 
 # --------------------------------------------------------------------------- persistence
@@ -666,7 +718,9 @@ def save_model(model: MnistCnn, path: Path) -> None:
     torch.save(model.state_dict(), path)
 
 
-def load_model(path: Path) -> MnistCnn:
+def load_model(
+    path: Path, downsampling: Downsampling = SERVICE_DOWNSAMPLING
+) -> MnistCnn:
     """Read a state_dict file written by save_model; weights_only=True so no code in the file runs."""
     path = Path(path)
     if not path.is_file():
@@ -677,10 +731,13 @@ def load_model(path: Path) -> MnistCnn:
         raise ModelParametersError(
             f"{path} is not a loadable PyTorch state_dict: {error}"
         ) from error
-    return model_from_state_dict(state)
+    return model_from_state_dict(state, downsampling)
 
 
-def model_from_state_dict(state: Mapping[str, torch.Tensor]) -> MnistCnn:
+def model_from_state_dict(
+    state: Mapping[str, torch.Tensor],
+    downsampling: Downsampling = SERVICE_DOWNSAMPLING,
+) -> MnistCnn:
     """A model from a state_dict whose keys and shapes exactly match MnistCnn, with finite values."""
     if not isinstance(state, Mapping) or set(state) != set(PARAMETER_SHAPES):
         keys = sorted(state) if isinstance(state, Mapping) else type(state).__name__
@@ -701,7 +758,7 @@ def model_from_state_dict(state: Mapping[str, torch.Tensor]) -> MnistCnn:
     flat = np.concatenate(
         [state[name].detach().cpu().numpy().ravel() for name in PARAMETER_SHAPES]
     )
-    return unflatten_model(flat)
+    return unflatten_model(flat, downsampling)
 
 
 # --------------------------------------------------------------------------- FedAvg
@@ -739,7 +796,11 @@ def fedavg_vectors(
 def fedavg_models(
     models: Sequence[MnistCnn], sample_counts: Sequence[float]
 ) -> MnistCnn:
-    """A new model whose parameters are the sample-count-weighted mean of the given models."""
-    return unflatten_model(
-        fedavg_vectors([flatten_model(model) for model in models], sample_counts)
-    )
+    """A new model whose parameters are the sample-count-weighted mean of the given models (one downsampling)."""
+    average = fedavg_vectors([flatten_model(model) for model in models], sample_counts)
+    downsamplings = {model.downsampling for model in models}
+    if len(downsamplings) > 1:
+        raise ModelParametersError(
+            f"cannot average models that downsample differently: {sorted(d.value for d in downsamplings)}"
+        )
+    return unflatten_model(average, downsamplings.pop())

@@ -142,8 +142,7 @@ class ProofJobs:
         for a bad image or model and ProofQueueFull when max_pending jobs are waiting.
         """
         image = self.circuit.checked_image(image)
-        if not isinstance(model, type(self.circuit.architecture())):
-            raise ZkInferenceError(f"model must be a {type(self.circuit.architecture()).__name__}")
+        self.circuit.check_architecture(model)
         model = copy.deepcopy(model)
         with self._lock:
             pending = sum(not job.done() for job in self._jobs.values())

