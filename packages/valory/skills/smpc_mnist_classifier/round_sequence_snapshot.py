@@ -8,7 +8,6 @@ they are touched only here, and test_consensus_snapshot's determinism test fails
 taken only when the current and background rounds hold nothing yet, so nothing round-local needs saving.
 """
 
-import hashlib
 from typing import Any, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 from packages.valory.skills.abstract_round_abci.base import (
@@ -106,7 +105,7 @@ def capture(round_sequence: RoundSequence, agent: str, service: str) -> Optional
         agent=agent,
         service=service,
         height=round_sequence.height,
-        app_hash=hashlib.sha256(serialized.encode()).hexdigest(),
+        app_hash=db.hash().hex(),  # valory's app hash, as Info answers it
         db=serialized,
         round_count=db.round_count,
         round_id=type(current).auto_round_id(),
