@@ -42,7 +42,7 @@ deploy: docker-images
 deploy-stop:
 	$(ENV) python scripts/deploy_service.py --stop
 
-# Opt-in (not in `make test`: Docker install and image builds from scratch take too long for CI's budget): the compose deployment for real.
+# Only the compose deployment's end-to-end test (tests_docker/, also the last part of `make test`).
 test-deploy: docker-images
 	$(ENV) python -m pytest tests_docker
 

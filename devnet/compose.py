@@ -41,14 +41,20 @@ COMPOSE_PROJECT = "smpc_mnist"
 COMPOSE_IPFS_PORT = IPFS_API_PORT + 4
 COMPOSE_ANVIL_PORT = IPFS_API_PORT + 5
 DOCKER_HOST_NAME = "host.docker.internal"  # the compose file maps it to the bridge gateway (host-gateway)
-# A cap, not a reservation: torch, TenSEAL and the CKKS keys take ~1 GB and a proof of inference (run in the
-# agent's container, one at a time on the machine) 1.9 GB more; open-autonomy's default (1024) is too small. Sized
-# when the max-pool CNN's proof peaked near 12 GB; the compose e2e has not yet measured a tighter cap.
-AGENT_MEMORY_LIMIT_MB = 14336
+# A cap, not a reservation: torch, TenSEAL and the CKKS keys take ~1.3 GB and a proof of inference (in the agent's
+# process) peaks at 1.9 GB more (scripts/bench_zk.py); open-autonomy's default (1024) is too small. About twice that.
+AGENT_MEMORY_LIMIT_MB = 6144
+# Where the engine keeps a container's peak memory: cgroup v1 (cgroupfs driver), then cgroup v2.
+PEAK_MEMORY_FILES = (
+    "/sys/fs/cgroup/memory/docker/{id}/memory.max_usage_in_bytes",
+    "/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.peak",
+    "/sys/fs/cgroup/docker/{id}/memory.peak",
+)
 # The host's proof-circuit cache (SRS, keys) as the agents see it: service.yaml mounts ./zk-cache there.
 ZK_CACHE_VOLUME = "zk-cache"
 ZK_CACHE_IN_CONTAINER = "/zk-cache"
 BUILD_FOLDER = "build"
+AGENT_HTTP_PORT = 8000  # each agent's HTTP server in its container, on the deployment's network
 IMAGE_AUTHOR = "valory"  # of the agent image scripts/docker_images.sh builds
 
 
@@ -77,6 +83,15 @@ def project_resources(project: str) -> Dict[str, List[str]]:
         "volumes": ["volume", "ls", "--filter", label, "--format", "{{.Name}}"],
     }
     return {kind: docker(*args).split() for kind, args in listings.items()}
+
+
+def peak_memory_of(container_id: str) -> Optional[float]:
+    """A container's peak memory in MiB, read from the first cgroup file the kernel has for it."""
+    for template in PEAK_MEMORY_FILES:
+        path = Path(template.format(id=container_id))
+        if path.exists():
+            return int(path.read_text()) / 2**20
+    return None
 
 
 @dataclass
@@ -210,6 +225,7 @@ class ComposeDeployment:
             "IPFS_DOMAIN": f"/dns/{DOCKER_HOST_NAME}/tcp/{COMPOSE_IPFS_PORT}/http",  # the agents' ipfs connection
             "AUTONOMY_AGENT_MEMORY_LIMIT": str(AGENT_MEMORY_LIMIT_MB),
             "ZK_CACHE_DIR": ZK_CACHE_IN_CONTAINER,
+            "HTTP_SERVER_PORT": str(AGENT_HTTP_PORT),
             # The Tendermint containers run as $UID (default 1000); the node homes and logs are this user's.
             "UID": str(os.getuid()),
         }
@@ -241,6 +257,19 @@ class ComposeDeployment:
         rows = [json.loads(line) for line in output.splitlines() if line.strip()]
         flat = [row for item in rows for row in (item if isinstance(item, list) else [item])]
         return {row["Name"]: row["State"] for row in flat}
+
+    def agent_url(self, index: int) -> str:
+        """Agent `index`'s HTTP server, at its container's address on the deployment's bridge network."""
+        service = next(name for name in self.services() if "_abci_" in name and name.endswith(f"_{index}"))
+        container = self.compose("ps", "--quiet", service).strip()
+        address = docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container)
+        return f"http://{address.strip()}:{AGENT_HTTP_PORT}"
+
+    def peak_memory_mib(self) -> Dict[str, Optional[float]]:
+        """Each running container's peak memory so far (MiB), from its cgroup; None where the kernel keeps none."""
+        ids = self.compose("ps", "--quiet", "--no-trunc").split()
+        names = docker("inspect", "--format", "{{.Name}}", *ids).split() if ids else []
+        return {name.lstrip("/"): peak_memory_of(container) for name, container in zip(names, ids)}
 
     def stop(self) -> Dict[str, List[str]]:
         """Take the deployment down (containers, network, volumes), stop kubo and anvil; what Docker still holds."""

@@ -44,6 +44,7 @@ SKILL_CONFIG = REPO_ROOT / "packages" / "valory" / "skills" / "smpc_mnist_classi
 # The proof-of-inference circuit's SRS and keys: made once per machine (minutes), shared by every run's agents.
 ZK_CACHE_DIR = REPO_ROOT / ".tools" / "zk"
 SKILL_ENV_PREFIX = "SKILL_SMPC_MNIST_CLASSIFIER_MODELS_PARAMS_ARGS_"
+BENCHMARK_LOG_DIR_ENV = "SKILL_SMPC_MNIST_CLASSIFIER_MODELS_BENCHMARK_TOOL_ARGS_LOG_DIR"
 NUMBER_OF_AGENTS = 4
 BASE_PORT = int(os.environ.get("SMPC_DEVNET_BASE_PORT", "26650"))
 PORTS_PER_NODE = 10
@@ -405,6 +406,8 @@ class LocalService:
         env["CONNECTION_HTTP_SERVER_CONFIG_HOST"] = "127.0.0.1"
         env["CONNECTION_HTTP_SERVER_CONFIG_PORT"] = str(ports.http)
         env["LOG_FILE"] = str(self.log_path(agent_name(index)))
+        # valory's benchmark tool writes each period's timings under log_dir (/logs, the containers' log volume).
+        env[BENCHMARK_LOG_DIR_ENV] = str(self.run_dir / "benchmarks")
         env["PYTHONUNBUFFERED"] = "1"
         return env
 

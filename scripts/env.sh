@@ -7,7 +7,8 @@
 #   .tools/go/    Go module cache (GOPATH), .tools/go-build/ Go build cache
 #   .tools/node/  npm prefix holding the anvil binary package
 #   .tools/solc/  npm prefix holding solc-js (the Solidity compiler the install compiles contracts/ with)
-#   .tools/docker/ the Docker CLI's config folder (DOCKER_CONFIG): the compose v2 plugin in cli-plugins/,
+#   .tools/docker/ the Docker CLI's config folder (DOCKER_CONFIG): the compose v2 plugin in cli-plugins/ when not root
+#                 (as root it goes to Docker's system-wide /usr/local/lib/docker/cli-plugins/),
 #                 the engine's log and pid files when the project started it (scripts/docker_engine.sh)
 # Safe under `set -euo pipefail` and safe to source more than once.
 
@@ -24,7 +25,8 @@ export GOBIN="$TOOLS_DIR/bin"
 export GOFLAGS="-modcacherw -buildvcs=false"
 export GOWORK=off
 
-# Docker: the CLI finds the compose v2 plugin built by scripts/install_docker.sh in $DOCKER_CONFIG/cli-plugins.
+# Docker: the CLI finds the compose v2 plugin built by scripts/install_docker.sh in $DOCKER_CONFIG/cli-plugins or,
+# installed as root, in its system-wide folder.
 export DOCKER_CONFIG="$TOOLS_DIR/docker"
 export DOCKER_CLI_PLUGINS="$DOCKER_CONFIG/cli-plugins"
 

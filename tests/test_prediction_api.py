@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple, cast
+from typing import Any, Dict, Iterator, List, Protocol, Tuple, cast
 
 import numpy as np
 import pytest
@@ -68,8 +68,15 @@ def service() -> Iterator[LocalService]:
         running.stop()
 
 
+class ServesAgents(Protocol):  # pylint: disable=too-few-public-methods
+    """A running deployment whose agents answer HTTP: `make run`'s LocalService or the compose deployment."""
+
+    def agent_url(self, index: int) -> str:
+        """Agent `index`'s HTTP server."""
+
+
 def call(
-    service: LocalService,
+    service: ServesAgents,
     method: str,
     path: str,
     body: bytes = b"",
@@ -388,7 +395,7 @@ def test_web_page_predicts_an_uploaded_mnist_digit(service: LocalService) -> Non
         browser.quit()
 
 
-def wait_for_proof(service: LocalService, job_url: str) -> Dict[str, Any]:
+def wait_for_proof(service: ServesAgents, job_url: str) -> Dict[str, Any]:
     """Poll GET /proofs/<id> until the job is done (or failed: the assertion shows why)."""
     answers: List[Dict[str, Any]] = []
 
