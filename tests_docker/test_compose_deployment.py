@@ -10,7 +10,7 @@ import json
 import re
 import subprocess  # nosec
 import time
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Sequence
 
 import pytest
 from web3 import Web3
@@ -92,8 +92,7 @@ def test_compose_deployment_accepts_the_same_global_models_on_every_agent(
     services = deployment.services()
     assert len([name for name in services if "_abci_" in name]) == NUMBER_OF_AGENTS
     assert len([name for name in services if "_tm_" in name]) == NUMBER_OF_AGENTS
-    for index in range(NUMBER_OF_AGENTS):
-        wait_for_accepted_rounds(deployment, index, GLOBAL_ROUNDS)
+    wait_for_accepted_rounds(deployment, range(NUMBER_OF_AGENTS), GLOBAL_ROUNDS)
     digests = [accepted_digests(deployment, i) for i in range(NUMBER_OF_AGENTS)]
     assert deployment.deployment is not None
     registry = chain.registry(
@@ -105,10 +104,10 @@ def test_compose_deployment_accepts_the_same_global_models_on_every_agent(
         assert model_digest.hex() == digests[0][global_round]
 
 
-def wait_for_accepted_rounds(deployment: ComposeDeployment, index: int, rounds: int) -> None:
-    """Until agent `index` logged `rounds` accepted global models (failing if a container goes down)."""
+def wait_for_accepted_rounds(deployment: ComposeDeployment, agents: Sequence[int], rounds: int) -> None:
+    """Until every agent in `agents` logged `rounds` accepted global models (failing if a container goes down)."""
     deadline = time.monotonic() + DEADLINE_SECONDS
-    while len(accepted_digests(deployment, index)) < rounds:
+    while not all(len(accepted_digests(deployment, index)) >= rounds for index in agents):
         assert not not_running(deployment), f"containers down: {not_running(deployment)}"
         assert time.monotonic() < deadline, f"no {rounds} accepted rounds; logs in {deployment.build_dir}"
         time.sleep(POLL_SECONDS)
@@ -119,7 +118,7 @@ def test_a_container_serves_a_prediction_proven_against_the_settled_model(
 ) -> None:
     """A user asks an agent's container, on the deployment's network, for a proven prediction: the proof, made
     inside the container under its memory cap, verifies against the weight commitment the Safe settled."""
-    wait_for_accepted_rounds(deployment, PROVING_AGENT, 1)
+    wait_for_accepted_rounds(deployment, [PROVING_AGENT], 1)
     pixels, _label = mnist_digit(1)
     status, _headers, answer = call(deployment, "POST", "/predict?proof=true", png_bytes(pixels), "image/png")
     assert status == 200, answer
